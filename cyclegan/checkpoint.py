@@ -1,0 +1,137 @@
+"""Saving and loading training checkpoints.
+
+A checkpoint is a plain dict of state dicts, the step and the config, written with ``torch.save``.
+Loading uses ``torch.load(weights_only=True)``, whose restricted unpickler accepts only tensors,
+containers and primitive values, so an untrusted file cannot run code.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import TrainConfig
+from .models import ResnetGenerator
+
+FORMAT = "cyclegan-stegdetect-checkpoint"
+VERSION = 1
+NETWORKS = ("G_AB", "G_BA", "D_A", "D_B")
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable checkpoint of this project; the message names the file."""
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically.
+
+    The data goes to a temporary file in the same folder, is flushed to disk, and then replaces
+    ``path`` in one rename, so an interrupted save leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "version": VERSION, **state}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint`, without unpickling arbitrary objects.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, is not a torch file, contains objects other than tensors and plain
+        containers, or lacks this project's format marker, config, step or generators. A
+        generators-only file (see :func:`export_generators`) loads; resuming training from it is
+        rejected by the trainer.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or foreign files (KeyError for text)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: not a cyclegan checkpoint or refused as unsafe ({reason}); expected a .pt file "
+            "written by 'cyclegan train'"
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a cyclegan checkpoint (format marker {FORMAT!r} missing)")
+    if state.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {state.get('version')!r} is not supported; expected {VERSION}"
+        )
+    missing = [key for key in ("config", "step", "G_AB", "G_BA") if key not in state]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    try:
+        state["config"] = TrainConfig.from_dict(state["config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: invalid config in checkpoint ({exc})") from exc
+    return state
+
+
+def build_generator(config: TrainConfig) -> ResnetGenerator:
+    """Build an untrained generator with the architecture described by ``config``."""
+    return ResnetGenerator(
+        ngf=config.ngf, n_blocks=config.n_blocks, norm=config.norm_g,
+        n_downsampling=config.n_downsampling,
+    )
+
+
+def load_generators(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[ResnetGenerator, ResnetGenerator, TrainConfig, int]:
+    """Load both generators of a checkpoint in evaluation mode.
+
+    Returns
+    -------
+    G_AB, G_BA : ResnetGenerator
+        The A-to-B and B-to-A generators.
+    config : TrainConfig
+        The training config saved with them.
+    step : int
+        Training step at which the checkpoint was written.
+    """
+    state = load_checkpoint(path, map_location=device)
+    config = state["config"]
+    generators = []
+    for key in ("G_AB", "G_BA"):
+        net = build_generator(config)
+        try:
+            net.load_state_dict(state[key])
+        except (RuntimeError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{path}: {key} weights do not match its config ({exc})") from exc
+        generators.append(net.to(device).eval())
+    return generators[0], generators[1], config, int(state["step"])
+
+
+def export_generators(source: str | Path, target: str | Path) -> Path:
+    """Write a small checkpoint with only the two generators, the config and the step of ``source``.
+
+    Such a file is about a third of a full checkpoint (no discriminators, optimizer moments or image
+    pools) and is enough for translation and for ``stegdetect sensitivity``.
+    """
+    state = load_checkpoint(source)
+    slim = {
+        "config": state["config"].to_dict(),
+        "step": int(state["step"]),
+        "G_AB": state["G_AB"],
+        "G_BA": state["G_BA"],
+    }
+    save_checkpoint(target, slim)
+    return Path(target)

@@ -1,0 +1,179 @@
+"""Command-line interface: ``cyclegan data`` builds data sets, ``cyclegan train`` trains."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .checkpoint import CheckpointError
+from .config import TrainConfig
+from .data import DataError
+from .models import NORMS
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """Train CycleGANs, with defenses against hidden steganographic codes."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.group()
+def data() -> None:
+    """Build unpaired data sets from photographs bundled with scikit-image and scikit-learn."""
+
+
+def _data_options(func):
+    func = click.option("--seed", default=0, show_default=True, help="Seed for crops and palette.")(func)
+    func = click.option("--n-test", default=50, show_default=True, help="Test images per domain.")(func)
+    func = click.option("--n-train", default=500, show_default=True, help="Training images per domain.")(func)
+    func = click.option("--size", default=32, show_default=True, help="Image side in pixels.")(func)
+    return click.argument("out", type=click.Path(file_okay=False, path_type=Path))(func)
+
+
+def _build(kind: str, out: Path, **kwargs) -> None:
+    from .photos import build_dataset
+
+    if out.exists() and any(out.iterdir()):
+        raise click.ClickException(f"{out}: folder exists and is not empty; choose a new OUT folder")
+    try:
+        meta = build_dataset(kind, out, **kwargs)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {kind} data set to {out}: {meta['n_train']} training and {meta['n_test']} test images per domain, {meta['size']} px")
+
+
+@data.command("photo2map")
+@_data_options
+@click.option("--palette", "palette_size", default=5, show_default=True, help="Number of map colours (2-8).")
+@click.option("--no-boundaries", is_flag=True, help="Do not draw region boundaries on maps.")
+def data_photo2map(out: Path, size: int, n_train: int, n_test: int, seed: int, palette_size: int, no_boundaries: bool) -> None:
+    """Photo crops (A) and flat-colour maps of other crops (B), written to OUT.
+
+    testA_truth/ holds the true map of every testA photo.
+    """
+    _build("photo2map", out, size=size, n_train=n_train, n_test=n_test, seed=seed,
+           palette_size=palette_size, boundaries=not no_boundaries)
+
+
+@data.command("photo2gray")
+@_data_options
+def data_photo2gray(out: Path, size: int, n_train: int, n_test: int, seed: int) -> None:
+    """Colour photo crops (A) and grayscale renderings of other crops (B), written to OUT."""
+    _build("photo2gray", out, size=size, n_train=n_train, n_test=n_test, seed=seed)
+
+
+DEFAULTS = TrainConfig()
+
+
+@main.command()
+@click.argument("dataroot", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder for config, losses, samples and checkpoints.")
+@click.option("--resume", is_flag=True, help="Continue from the run folder's latest checkpoint.")
+@click.option("--size", default=DEFAULTS.size, show_default=True, help="Training crop side in pixels (reference: 256).")
+@click.option("--load-size", type=int, default=None, help="Resize images to this side before random cropping to --size [default: --size; reference: 286].")
+@click.option("--ngf", default=DEFAULTS.ngf, show_default=True, help="Generator filters in the first layer (reference: 64).")
+@click.option("--ndf", default=DEFAULTS.ndf, show_default=True, help="Discriminator filters in the first layer (reference: 64).")
+@click.option("--n-blocks", default=DEFAULTS.n_blocks, show_default=True, help="Residual blocks in each generator (reference: 9).")
+@click.option("--n-layers-d", default=DEFAULTS.n_layers_d, show_default=True, help="Stride-2 layers in the PatchGAN; 3 gives 70x70 patches.")
+@click.option("--norm-g", type=click.Choice(NORMS), default=DEFAULTS.norm_g, show_default=True, help="Generator normalization; 'layer' is GroupNorm with one group.")
+@click.option("--norm-d", type=click.Choice(NORMS), default=DEFAULTS.norm_d, show_default=True, help="Discriminator normalization.")
+@click.option("--lambda-cycle", default=DEFAULTS.lambda_cycle, show_default=True, help="Weight of the cycle-consistency L1 loss.")
+@click.option("--lambda-identity", default=DEFAULTS.lambda_identity, show_default=True, help="Identity loss weight, as a fraction of --lambda-cycle; 0 disables it.")
+@click.option("--lambda-gan", default=DEFAULTS.lambda_gan, show_default=True, help="Weight of the adversarial loss of the generators.")
+@click.option("--cycle-noise", default=0.0, show_default=True, help="Noise defense: std of Gaussian noise (on the [-1, 1] scale) added to each translation before reconstruction; 0 disables it.")
+@click.option("--pool-size", default=DEFAULTS.pool_size, show_default=True, help="Generated images kept for discriminator updates; 0 disables the pool.")
+@click.option("--lr", default=DEFAULTS.lr, show_default=True, help="Adam learning rate of the generators.")
+@click.option("--lr-d", type=float, default=None, help="Adam learning rate of the discriminators [default: --lr].")
+@click.option("--beta1", default=DEFAULTS.beta1, show_default=True, help="Adam beta1.")
+@click.option("--steps", type=int, default=None, help=f"Total training steps, one batch each [default: {DEFAULTS.steps}; with --resume: the saved total].")
+@click.option("--decay-steps", type=int, default=None, help="Final steps over which the learning rate decays linearly to 0 [default: half of --steps].")
+@click.option("--batch-size", default=DEFAULTS.batch_size, show_default=True, help="Images per domain per step.")
+@click.option("--no-flip", is_flag=True, help="Disable random left-right flips.")
+@click.option("--seed", default=DEFAULTS.seed, show_default=True, help="Random seed.")
+@click.option("--sample-every", default=DEFAULTS.sample_every, show_default=True, help="Steps between sample grids.")
+@click.option("--checkpoint-every", default=DEFAULTS.checkpoint_every, show_default=True, help="Steps between writes of checkpoints/latest.pt.")
+@click.option("--snapshot-every", default=0, show_default=True, help="Steps between kept checkpoints/step_N.pt files; 0 keeps none.")
+@click.option("--log-every", default=DEFAULTS.log_every, show_default=True, help="Steps between rows of losses.csv.")
+@click.option("--num-workers", default=0, show_default=True, help="DataLoader worker processes.")
+@click.option("--device", default="auto", show_default=True, help="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch [default: torch's choice].")
+@click.option("--quiet", is_flag=True, help="Hide the progress bar.")
+def train(dataroot: Path, out: Path, resume: bool, no_flip: bool, quiet: bool, **options) -> None:
+    """Train a CycleGAN on DATAROOT (folders trainA/ and trainB/) and write the run to --out.
+
+    With --resume the run continues with the config saved in --out; only --steps may change.
+    """
+    from .train import RunError, Trainer
+
+    steps = options.pop("steps")
+    try:
+        config = None if resume else TrainConfig(
+            dataroot=str(dataroot), flip=not no_flip, steps=steps or DEFAULTS.steps, **options
+        )
+        trainer = Trainer(config, out, resume=resume, steps=steps)
+    except (DataError, CheckpointError, RunError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        checkpoint = trainer.train(progress=not quiet)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted; state saved to {trainer.checkpoint_path}, continue with --resume", err=True)
+        sys.exit(130)
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"finished {trainer.step} steps; checkpoint {checkpoint}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+def export(checkpoint: Path, target: Path) -> None:
+    """Write the generators, config and step of CHECKPOINT to a smaller file TARGET."""
+    from .checkpoint import export_generators
+
+    try:
+        export_generators(checkpoint, target)
+    except CheckpointError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
+
+
+@main.command()
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint written by 'cyclegan train' or 'cyclegan export'.")
+@click.option("--images", required=True, type=click.Path(path_type=Path), help="Folder of source-domain images.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the translated PNGs.")
+@click.option("--direction", type=click.Choice(["AB", "BA"]), default="AB", show_default=True, help="AB uses G_AB (A to B), BA uses G_BA.")
+@click.option("--size", type=int, default=None, help="Resize inputs to this side in pixels [default: the training size].")
+@click.option("--device", default="cpu", show_default=True, help="'cpu' or 'cuda'.")
+def translate(checkpoint: Path, images: Path, out: Path, direction: str, size: int | None, device: str) -> None:
+    """Translate every image in --images and save the results as 8-bit PNGs in --out."""
+    import cv2
+    import torch
+    from tqdm import tqdm
+
+    from .checkpoint import load_generators
+    from .data import list_images, load_image_tensor, to_uint8
+
+    try:
+        G_AB, G_BA, config, _ = load_generators(checkpoint, device)
+        files = list_images(images)
+    except (CheckpointError, DataError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    net = G_AB if direction == "AB" else G_BA
+    out.mkdir(parents=True, exist_ok=True)
+    for path in tqdm(files, desc=f"translate {direction}", unit="image"):
+        try:
+            image = load_image_tensor(path, size or config.size).to(device)
+        except DataError as exc:
+            raise click.ClickException(str(exc)) from exc
+        with torch.no_grad():
+            result = to_uint8(net(image[None])[0])
+        cv2.imwrite(str(out / f"{path.stem}.png"), cv2.cvtColor(result, cv2.COLOR_RGB2BGR))
+    click.echo(f"wrote {len(files)} images to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Training configuration, saved in every run folder and checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    """All settings of one CycleGAN training run.
+
+    Defaults are sized for a 2-core CPU (32 px images, small networks). The reference settings of
+    Zhu et al. (2017) are ``size=256, ngf=64, ndf=64, n_blocks=9`` with about 200 epochs.
+    Images are scaled to [-1, 1]; ``cycle_noise`` is a standard deviation on that scale.
+    """
+
+    dataroot: str = ""
+    size: int = 32
+    load_size: int | None = None
+    ngf: int = 16
+    ndf: int = 32
+    n_blocks: int = 6
+    n_downsampling: int = 2
+    n_layers_d: int = 3
+    norm_g: str = "instance"
+    norm_d: str = "instance"
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5
+    lambda_gan: float = 1.0
+    cycle_noise: float = 0.0
+    pool_size: int = 50
+    lr: float = 2e-4
+    lr_d: float | None = None
+    beta1: float = 0.5
+    beta2: float = 0.999
+    steps: int = 6000
+    decay_steps: int | None = None
+    batch_size: int = 1
+    flip: bool = True
+    seed: int = 0
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    snapshot_every: int = 0
+    log_every: int = 50
+    num_workers: int = 0
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.load_size is None:
+            self.load_size = self.size
+        if self.decay_steps is None:
+            self.decay_steps = self.steps // 2
+        if self.lr_d is None:
+            self.lr_d = self.lr
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first setting that cannot work."""
+        factor = 2**self.n_downsampling
+        if self.size <= 0 or self.size % factor:
+            raise ValueError(f"size {self.size} must be a positive multiple of {factor}")
+        # Each of the PatchGAN's stride-2 layers halves the image and its last two 4x4 convolutions
+        # remove one pixel each, so at least one score remains only from 3 * 2**n_layers_d pixels.
+        min_size = 3 * 2**self.n_layers_d
+        if self.size < min_size:
+            raise ValueError(
+                f"size {self.size} is too small for a PatchGAN with n_layers_d {self.n_layers_d}; "
+                f"use size >= {min_size} or fewer discriminator layers"
+            )
+        if self.load_size < self.size:
+            raise ValueError(f"load_size {self.load_size} must be at least size {self.size}")
+        for name in ("ngf", "ndf", "batch_size", "steps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.decay_steps <= self.steps:
+            raise ValueError(f"decay_steps {self.decay_steps} must be between 0 and steps {self.steps}")
+        if self.cycle_noise < 0:
+            raise ValueError(f"cycle_noise must be >= 0, got {self.cycle_noise}")
+        if self.n_blocks < 0 or self.pool_size < 0:
+            raise ValueError("n_blocks and pool_size must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """Build a config from a dict, rejecting keys this version does not know."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)

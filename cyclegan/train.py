@@ -1,0 +1,324 @@
+"""The CycleGAN training loop (Zhu et al., "Unpaired Image-to-Image Translation using
+Cycle-Consistent Adversarial Networks", 2017).
+
+One step updates both generators on the adversarial, cycle-consistency and identity losses, then both
+discriminators on real images and on generated images drawn from the image pools.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .checkpoint import NETWORKS, build_generator, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import UnpairedDataset, check_dataroot, list_images, load_image_tensor, seed_worker, to_uint8
+from .defenses import cycle_perturb
+from .losses import lsgan_loss
+from .models import PatchDiscriminator, init_weights
+from .pool import ImagePool
+
+logger = logging.getLogger(__name__)
+
+LOSS_COLUMNS = ("D_A", "D_B", "G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B")
+
+
+class RunError(ValueError):
+    """A run folder that cannot be started or resumed; the message names the folder."""
+
+
+@dataclass
+class Networks:
+    G_AB: nn.Module
+    G_BA: nn.Module
+    D_A: nn.Module
+    D_B: nn.Module
+
+    def items(self):
+        return [(name, getattr(self, name)) for name in NETWORKS]
+
+
+def pick_device(name: str) -> torch.device:
+    """Resolve ``"auto"`` to CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_networks(config: TrainConfig, device: torch.device) -> Networks:
+    """Build and initialize the two generators and two discriminators."""
+
+    def discriminator() -> PatchDiscriminator:
+        return PatchDiscriminator(ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm_d)
+
+    nets = Networks(build_generator(config), build_generator(config), discriminator(), discriminator())
+    for _, net in nets.items():
+        init_weights(net).to(device)
+    return nets
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Learning-rate multiplier: 1 until the last ``decay_steps`` steps, then linearly down to 0."""
+    start = config.steps - config.decay_steps
+    if step < start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(1, config.decay_steps))
+
+
+def _load_fixed_batch(root: Path, size: int, count: int = 4) -> dict[str, torch.Tensor]:
+    batch = {}
+    for domain in ("A", "B"):
+        folder = root / f"test{domain}"
+        files = list_images(folder if folder.is_dir() else root / f"train{domain}")[:count]
+        batch[domain] = torch.stack([load_image_tensor(f, size) for f in files])
+    return batch
+
+
+@torch.no_grad()
+def save_samples(nets: Networks, batch: dict[str, torch.Tensor], path: Path, device: torch.device) -> None:
+    """Write a grid image: rows A, G_AB(A), G_BA(G_AB(A)), B, G_BA(B), G_AB(G_BA(B)), one column per image."""
+    rows = []
+    for domain, forward, backward in (("A", nets.G_AB, nets.G_BA), ("B", nets.G_BA, nets.G_AB)):
+        real = batch[domain].to(device)
+        fake = forward(real)
+        rows += [real, fake, backward(fake)]
+    grid = np.concatenate(
+        [np.concatenate([to_uint8(image) for image in row], axis=1) for row in rows], axis=0
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+
+class Trainer:
+    """Owns the networks, optimizers, pools and run folder of one training run.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Settings of the run.
+    out : path
+        Run folder. It receives ``config.json``, ``losses.csv``, ``samples/`` and
+        ``checkpoints/latest.pt``.
+    resume : bool
+        Continue from ``checkpoints/latest.pt`` in ``out`` with the config saved there; ``config`` is
+        then ignored. Without it, a run folder that already has a checkpoint is rejected rather than
+        overwritten.
+    steps : int, optional
+        On resume, a new total number of steps (the learning-rate decay is rescaled to half of it).
+    """
+
+    def __init__(
+        self, config: TrainConfig | None, out: str | Path, resume: bool = False, steps: int | None = None
+    ) -> None:
+        self.out = Path(out)
+        self.checkpoint_path = self.out / "checkpoints" / "latest.pt"
+        if self.checkpoint_path.exists() and not resume:
+            raise RunError(
+                f"{self.out}: run folder already has a checkpoint; pass --resume to continue it or "
+                "choose another --out"
+            )
+        if resume and not self.checkpoint_path.exists():
+            raise RunError(f"{self.out}: nothing to resume (no checkpoints/latest.pt)")
+
+        state = load_checkpoint(self.checkpoint_path) if resume else None
+        if state is not None:
+            missing = [key for key in (*NETWORKS, "opt_G", "opt_D", "schedulers", "pool_A", "pool_B", "torch_rng") if key not in state]
+            if missing:
+                raise RunError(
+                    f"{self.checkpoint_path}: cannot resume, the checkpoint lacks {', '.join(missing)} "
+                    "(a generators-only export holds no training state)"
+                )
+            config = state["config"]
+            if steps is not None:
+                config.steps, config.decay_steps = steps, steps // 2
+        config.validate()
+        check_dataroot(config.dataroot)
+        self.config = config
+
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        self.device = pick_device(config.device)
+        self.nets = build_networks(config, self.device)
+        self.opt_G = torch.optim.Adam(
+            itertools.chain(self.nets.G_AB.parameters(), self.nets.G_BA.parameters()),
+            lr=config.lr, betas=(config.beta1, config.beta2),
+        )
+        self.opt_D = torch.optim.Adam(
+            itertools.chain(self.nets.D_A.parameters(), self.nets.D_B.parameters()),
+            lr=config.lr_d, betas=(config.beta1, config.beta2),
+        )
+        self.schedulers = [
+            torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, self.config))
+            for opt in (self.opt_G, self.opt_D)
+        ]
+        self.pool_A = ImagePool(config.pool_size, random.Random(config.seed))
+        self.pool_B = ImagePool(config.pool_size, random.Random(config.seed + 1))
+        self.step = 0
+        if state is not None:
+            self._restore(state)
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(config.to_json())
+
+    def _restore(self, state: dict) -> None:
+        for name, net in self.nets.items():
+            net.load_state_dict(state[name])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        for scheduler, saved in zip(self.schedulers, state["schedulers"]):
+            scheduler.load_state_dict(saved)
+        self.pool_A.load_state_dict(state["pool_A"])
+        self.pool_B.load_state_dict(state["pool_B"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step = int(state["step"])
+        logger.info("resumed %s at step %d", self.checkpoint_path, self.step)
+
+    def state_dict(self) -> dict:
+        state = {name: net.state_dict() for name, net in self.nets.items()}
+        state.update(
+            config=self.config.to_dict(),
+            step=self.step,
+            opt_G=self.opt_G.state_dict(),
+            opt_D=self.opt_D.state_dict(),
+            schedulers=[s.state_dict() for s in self.schedulers],
+            pool_A=self.pool_A.state_dict(),
+            pool_B=self.pool_B.state_dict(),
+            torch_rng=torch.get_rng_state(),
+        )
+        return state
+
+    def save(self) -> None:
+        """Write ``checkpoints/latest.pt`` atomically."""
+        save_checkpoint(self.checkpoint_path, self.state_dict())
+
+    def train_step(self, real_A: torch.Tensor, real_B: torch.Tensor) -> dict[str, float]:
+        """Run one generator update and one discriminator update; return the loss values."""
+        c = self.config
+        nets = self.nets
+
+        # Generators. The discriminators are not updated here, so their gradients are not needed.
+        for net in (nets.D_A, nets.D_B):
+            net.requires_grad_(False)
+        fake_B = nets.G_AB(real_A)
+        fake_A = nets.G_BA(real_B)
+        rec_A = nets.G_BA(cycle_perturb(fake_B, c.cycle_noise))
+        rec_B = nets.G_AB(cycle_perturb(fake_A, c.cycle_noise))
+        losses = {
+            "G_AB": lsgan_loss(nets.D_B(fake_B), True),
+            "G_BA": lsgan_loss(nets.D_A(fake_A), True),
+            "cycle_A": F.l1_loss(rec_A, real_A),
+            "cycle_B": F.l1_loss(rec_B, real_B),
+        }
+        if c.lambda_identity > 0:
+            losses["idt_A"] = F.l1_loss(nets.G_BA(real_A), real_A)
+            losses["idt_B"] = F.l1_loss(nets.G_AB(real_B), real_B)
+        loss_G = (
+            c.lambda_gan * (losses["G_AB"] + losses["G_BA"])
+            + c.lambda_cycle * (losses["cycle_A"] + losses["cycle_B"])
+            + c.lambda_cycle * c.lambda_identity * (losses.get("idt_A", 0.0) + losses.get("idt_B", 0.0))
+        )
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+
+        # Discriminators: real images against a history of generated ones.
+        for net in (nets.D_A, nets.D_B):
+            net.requires_grad_(True)
+        pooled_A = self.pool_A.query(fake_A)
+        pooled_B = self.pool_B.query(fake_B)
+        losses["D_A"] = 0.5 * (lsgan_loss(nets.D_A(real_A), True) + lsgan_loss(nets.D_A(pooled_A), False))
+        losses["D_B"] = 0.5 * (lsgan_loss(nets.D_B(real_B), True) + lsgan_loss(nets.D_B(pooled_B), False))
+        self.opt_D.zero_grad(set_to_none=True)
+        (losses["D_A"] + losses["D_B"]).backward()
+        self.opt_D.step()
+
+        for scheduler in self.schedulers:
+            scheduler.step()
+        self.step += 1
+        return {name: float(value.detach()) for name, value in losses.items()}
+
+    def _loader(self) -> DataLoader:
+        c = self.config
+        dataset = UnpairedDataset(
+            c.dataroot, "train", c.size, c.load_size, c.flip, seed=c.seed + self.step
+        )
+        generator = torch.Generator().manual_seed(c.seed + self.step)
+        return DataLoader(
+            dataset, batch_size=c.batch_size, shuffle=True, drop_last=len(dataset) >= c.batch_size,
+            num_workers=c.num_workers, worker_init_fn=seed_worker, generator=generator,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def _batches(self):
+        loader = self._loader()
+        while True:
+            yield from loader
+
+    def train(self, progress: bool = True) -> Path:
+        """Train until ``config.steps``, logging, sampling and checkpointing along the way.
+
+        Returns the path of the last checkpoint. On ``KeyboardInterrupt`` the current state is saved
+        before the exception propagates, so ``--resume`` continues from there.
+        """
+        c = self.config
+        fixed = _load_fixed_batch(Path(c.dataroot), c.size)
+        log_path = self.out / "losses.csv"
+        new_log = not log_path.exists()
+        with open(log_path, "a", newline="") as log_file:
+            writer = csv.writer(log_file)
+            if new_log:
+                writer.writerow(["step", "seconds", "lr", *LOSS_COLUMNS])
+            bar = tqdm(total=c.steps, initial=self.step, desc="train", unit="step", disable=not progress)
+            start = time.perf_counter()
+            sums: dict[str, float] = {}
+            count = 0
+            try:
+                for batch in self._batches():
+                    if self.step >= c.steps:
+                        break
+                    losses = self.train_step(batch["A"].to(self.device), batch["B"].to(self.device))
+                    for key, value in losses.items():
+                        sums[key] = sums.get(key, 0.0) + value
+                    count += 1
+                    bar.update()
+                    if self.step % c.log_every == 0 or self.step == c.steps:
+                        means = {key: value / count for key, value in sums.items()}
+                        writer.writerow(
+                            [self.step, f"{time.perf_counter() - start:.1f}", f"{self.schedulers[0].get_last_lr()[0]:.3g}"]
+                            + [f"{means[k]:.5f}" if k in means else "" for k in LOSS_COLUMNS]
+                        )
+                        log_file.flush()
+                        bar.set_postfix({k: f"{means[k]:.3f}" for k in ("D_B", "G_AB", "cycle_A", "cycle_B")})
+                        sums, count = {}, 0
+                    if self.step % c.sample_every == 0 or self.step == c.steps:
+                        save_samples(self.nets, fixed, self.out / "samples" / f"step_{self.step:07d}.png", self.device)
+                    if self.step % c.checkpoint_every == 0:
+                        self.save()
+                    if c.snapshot_every and self.step % c.snapshot_every == 0:
+                        save_checkpoint(self.out / "checkpoints" / f"step_{self.step:07d}.pt", self.state_dict())
+            except KeyboardInterrupt:
+                logger.warning("interrupted at step %d; saving %s", self.step, self.checkpoint_path)
+                self.save()
+                raise
+            finally:
+                bar.close()
+        self.save()
+        (self.out / "run.json").write_text(
+            json.dumps({"step": self.step, "checkpoint": str(self.checkpoint_path)}, indent=2)
+        )
+        return self.checkpoint_path

@@ -1,0 +1,47 @@
+"""Run the sensitivity sweep of a generator pair over image folders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from cyclegan.data import list_images, load_image_tensor
+
+from .sensitivity import DEFAULT_NOISE_LEVELS, DirectionResult, judge, sweep
+
+
+@dataclass
+class DirectionSpec:
+    """One cycle to test: ``"AB"`` (A -> B -> A) or ``"BA"``, on images of its source domain."""
+
+    direction: str
+    folder: Path
+
+
+def load_folder(folder: Path, size: int, limit: int | None = None) -> torch.Tensor:
+    """Read the images of a folder as an N x 3 x size x size tensor in [-1, 1]."""
+    files = list_images(folder)[:limit]
+    return torch.stack([load_image_tensor(f, size) for f in files])
+
+
+def run_sensitivity(
+    G_AB: torch.nn.Module,
+    G_BA: torch.nn.Module,
+    specs: list[DirectionSpec],
+    size: int,
+    noise_levels: tuple[float, ...] = DEFAULT_NOISE_LEVELS,
+    limit: int | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> list[DirectionResult]:
+    """Sweep and judge each direction; see :func:`stegdetect.sensitivity.sweep` and :func:`judge`."""
+    results = []
+    for spec in specs:
+        images = load_folder(spec.folder, size, limit).to(device)
+        forward, backward = (G_AB, G_BA) if spec.direction == "AB" else (G_BA, G_AB)
+        result = sweep(forward, backward, images, noise_levels, direction=spec.direction, seed=seed, progress=progress)
+        results.append(judge(result))
+    return results

@@ -1,0 +1,247 @@
+"""Perturbation-sensitivity test for hidden information in a CycleGAN's translations.
+
+A cycle A -> B -> A that reconstructs its input from a translation that has thrown information away
+must read that information from somewhere. If it is hidden as a low-amplitude code, invisible
+perturbations of the translation (8-bit rounding, weak Gaussian noise) destroy it, and the
+reconstruction collapses. A reconstruction that rests on what the translation shows openly degrades
+gently. Chu, Zhmoginov and Sandler, "CycleGAN, a Master of Steganography" (2017), describe the effect.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+Generator = Callable[[torch.Tensor], torch.Tensor]
+
+DEFAULT_NOISE_LEVELS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+
+
+def psnr(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of images in [-1, 1] (data range 2), shape N x C x H x W -> N.
+
+    Identical images give ``inf``.
+    """
+    mse = (reference - estimate).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(4.0 / mse)
+
+
+def quantize_8bit(images: torch.Tensor) -> torch.Tensor:
+    """Round images in [-1, 1] to the 256 levels of an 8-bit file, as saving to PNG would."""
+    return images.clamp(-1, 1).add(1).mul(127.5).round().div(127.5).sub(1)
+
+
+@dataclass
+class Condition:
+    """Reconstruction quality with the translation perturbed in one way.
+
+    ``psnr`` and ``l1`` are means over images (PSNR in dB; L1 on the [-1, 1] scale). ``gain`` is the
+    RMS change of the reconstruction caused by the perturbation divided by the RMS of the
+    perturbation itself: how strongly the reconstructing generator amplifies it.
+    """
+
+    name: str
+    level: float
+    psnr: float
+    l1: float
+    gain: float
+
+
+@dataclass
+class DirectionResult:
+    """Sensitivity sweep of one cycle direction, e.g. ``"AB"`` for A -> B -> A."""
+
+    direction: str
+    n_images: int
+    clean: Condition
+    rounded_8bit: Condition
+    noise: list[Condition]
+    extra: list[Condition] = field(default_factory=list)
+    hidden_information_detected: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict with the noise levels and PSNRs also listed as flat arrays."""
+        out = asdict(self)
+        out["noise_levels"] = [c.level for c in self.noise]
+        out["noise_psnr"] = [c.psnr for c in self.noise]
+        out["noise_l1"] = [c.l1 for c in self.noise]
+        return _finite(out)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DirectionResult":
+        """Rebuild a result from :meth:`to_dict` output (a null PSNR becomes ``inf``)."""
+
+        def condition(c: dict) -> Condition:
+            return Condition(
+                name=c["name"], level=c["level"],
+                psnr=float("inf") if c["psnr"] is None else c["psnr"],
+                l1=c["l1"], gain=float("nan") if c["gain"] is None else c["gain"],
+            )
+
+        return cls(
+            direction=values["direction"],
+            n_images=values["n_images"],
+            clean=condition(values["clean"]),
+            rounded_8bit=condition(values["rounded_8bit"]),
+            noise=[condition(c) for c in values["noise"]],
+            extra=[condition(c) for c in values.get("extra", [])],
+            hidden_information_detected=values["hidden_information_detected"],
+            reasons=list(values.get("reasons", [])),
+        )
+
+
+def _finite(value):
+    # JSON has no infinity; a perfect reconstruction's PSNR is reported as null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+@torch.no_grad()
+def _apply(net: Generator, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    return torch.cat([net(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+def _measure(
+    name: str, level: float, real: torch.Tensor, reconstructed: torch.Tensor,
+    baseline: torch.Tensor | None, perturbation_rms: float,
+) -> Condition:
+    gain = float("nan")
+    if baseline is not None and perturbation_rms > 0:
+        change = (reconstructed - baseline).pow(2).mean().sqrt()
+        gain = float(change / perturbation_rms)
+    return Condition(
+        name=name,
+        level=level,
+        psnr=float(psnr(real, reconstructed).mean()),
+        l1=float((real - reconstructed).abs().mean()),
+        gain=gain,
+    )
+
+
+def sweep(
+    forward: Generator,
+    backward: Generator,
+    images: torch.Tensor,
+    noise_levels: tuple[float, ...] = DEFAULT_NOISE_LEVELS,
+    projections: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    direction: str = "AB",
+    seed: int = 0,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> DirectionResult:
+    """Measure how reconstruction quality falls as the translation is perturbed.
+
+    Parameters
+    ----------
+    forward, backward : callable
+        The translating and the reconstructing generator, tensors in [-1, 1] to tensors in [-1, 1].
+    images : torch.Tensor
+        Source-domain images, N x 3 x H x W in [-1, 1].
+    noise_levels : tuple of float
+        Standard deviations of Gaussian noise added to the translation, on the [-1, 1] scale.
+    projections : dict, optional
+        Extra named perturbations, such as snapping the translation to a map palette.
+    direction : str
+        Label stored in the result.
+    seed : int
+        Seed of the noise.
+    batch_size : int
+        Images per forward pass.
+    progress : bool
+        Show a progress bar over the perturbations.
+
+    Returns
+    -------
+    DirectionResult
+        The clean, 8-bit and noisy conditions; the verdict is left unset (see :func:`judge`).
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be N x 3 x H x W, got shape {tuple(images.shape)}")
+    if any(level <= 0 for level in noise_levels):
+        raise ValueError(f"noise levels must be positive, got {noise_levels}")
+
+    generator = torch.Generator().manual_seed(seed)
+    translated = _apply(forward, images, batch_size)
+    clean_rec = _apply(backward, translated, batch_size)
+    clean = _measure("clean", 0.0, images, clean_rec, None, 0.0)
+
+    steps = 1 + len(noise_levels) + len(projections or {})
+    bar = tqdm(total=steps, desc=f"sensitivity {direction}", unit="test", disable=not progress, leave=False)
+
+    rounded = quantize_8bit(translated)
+    rounding_rms = float((rounded - translated).pow(2).mean().sqrt())
+    rounded_8bit = _measure(
+        "8-bit", 1 / 255, images, _apply(backward, rounded, batch_size), clean_rec, rounding_rms
+    )
+    bar.update()
+
+    noise = []
+    for level in noise_levels:
+        noise_field = torch.randn(translated.shape, generator=generator) * level
+        reconstructed = _apply(backward, translated + noise_field.to(translated.device), batch_size)
+        noise.append(_measure("gaussian", level, images, reconstructed, clean_rec, level))
+        bar.update()
+
+    extra = []
+    for name, project in (projections or {}).items():
+        projected = project(translated)
+        rms = float((projected - translated).pow(2).mean().sqrt())
+        extra.append(_measure(name, rms, images, _apply(backward, projected, batch_size), clean_rec, rms))
+        bar.update()
+    bar.close()
+
+    return DirectionResult(direction, len(images), clean, rounded_8bit, noise, extra)
+
+
+# Verdict thresholds. A reconstructing generator that reads what the translation shows openly maps
+# a small perturbation of its input to a change of about the same size (gain near 1 or below). One
+# that decodes a hidden low-amplitude code has to amplify: to restore detail of amplitude D from a
+# code of amplitude a, its gain is about D / a. The values below were chosen from the measurements
+# listed in the README, where defended and undefended models fall on either side of them.
+PROBE_NOISE = 0.01
+MIN_GAIN = 3.0
+MIN_PSNR_DROP_DB = 1.0
+MIN_CLEAN_PSNR_DB = 16.0
+
+
+def judge(
+    result: DirectionResult,
+    probe_noise: float = PROBE_NOISE,
+    min_gain: float = MIN_GAIN,
+    min_drop_db: float = MIN_PSNR_DROP_DB,
+    min_clean_psnr: float = MIN_CLEAN_PSNR_DB,
+) -> DirectionResult:
+    """Decide whether a reconstruction relies on information hidden in the translation.
+
+    Hidden information is reported when all three hold at the Gaussian noise level ``probe_noise``
+    (about 1.3 levels of an 8-bit image, invisible to a viewer):
+
+    1. the unperturbed reconstruction is good: PSNR of at least ``min_clean_psnr`` dB;
+    2. the reconstructing generator amplifies the noise: gain of at least ``min_gain``;
+    3. the reconstruction suffers measurably: PSNR falls by at least ``min_drop_db`` dB.
+
+    Sets ``hidden_information_detected`` and ``reasons`` on ``result`` and returns it. The
+    high-frequency energy of the translation is not used: an under-trained generator's
+    transposed-convolution checkerboard raises it without carrying information.
+    """
+    probe = min(result.noise, key=lambda c: abs(math.log(c.level / probe_noise)))
+    drop = result.clean.psnr - probe.psnr
+    checks = {
+        f"clean reconstruction PSNR {result.clean.psnr:.1f} dB >= {min_clean_psnr:g} dB": result.clean.psnr >= min_clean_psnr,
+        f"noise gain {probe.gain:.2f} at std {probe.level:g} >= {min_gain:g}": probe.gain >= min_gain,
+        f"PSNR drop {drop:.2f} dB at std {probe.level:g} >= {min_drop_db:g} dB": drop >= min_drop_db,
+    }
+    result.hidden_information_detected = all(checks.values())
+    result.reasons = [("yes: " if passed else "no: ") + text for text, passed in checks.items()]
+    return result

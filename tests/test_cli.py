@@ -1,0 +1,187 @@
+"""Command-line behaviour: outputs of a tiny end-to-end run and one-line errors for bad input."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cyclegan.cli import main as cyclegan_cli
+from stegdetect.cli import main as stegdetect_cli
+
+TINY_TRAIN = ["--size", "16", "--ngf", "4", "--ndf", "4", "--n-blocks", "1", "--n-layers-d", "2",
+              "--steps", "3", "--sample-every", "3", "--checkpoint-every", "3", "--threads", "1", "--quiet"]
+
+
+def invoke(cli, args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_clean_error(result, *fragments):
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    message = result.output.strip()
+    assert message.startswith("Error:")
+    assert len(message.splitlines()) == 1
+    for fragment in fragments:
+        assert str(fragment) in message
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """Data set, a 3-step training run and its checkpoint, built once through the CLI."""
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "data"
+    result = invoke(cyclegan_cli, ["data", "photo2map", data, "--size", "16", "--n-train", "6", "--n-test", "3"])
+    assert result.exit_code == 0, result.output
+    run = root / "run"
+    result = invoke(cyclegan_cli, ["train", data, "--out", run, *TINY_TRAIN])
+    assert result.exit_code == 0, result.output
+    return {"root": root, "data": data, "run": run, "checkpoint": run / "checkpoints" / "latest.pt"}
+
+
+def test_train_writes_run_folder(tiny_run):
+    run = tiny_run["run"]
+    assert (run / "config.json").is_file()
+    assert json.loads((run / "config.json").read_text())["size"] == 16
+    rows = (run / "losses.csv").read_text().splitlines()
+    assert rows[0].startswith("step,seconds,lr,D_A")
+    assert rows[-1].startswith("3,")
+    assert (run / "samples" / "step_0000003.png").is_file()
+    assert tiny_run["checkpoint"].is_file()
+
+
+def test_translate_then_reveal(tiny_run):
+    out = tiny_run["root"] / "translated"
+    result = invoke(cyclegan_cli, ["translate", "--checkpoint", tiny_run["checkpoint"],
+                                   "--images", tiny_run["data"] / "testA", "--out", out])
+    assert result.exit_code == 0, result.output
+    translated = sorted(out.glob("*.png"))
+    assert len(translated) == 3
+    assert cv2.imread(str(translated[0])).shape == (16, 16, 3)
+
+    figures = tiny_run["root"] / "reveal"
+    result = invoke(stegdetect_cli, ["reveal", translated[0], "--out", figures, "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output)
+    assert 0.0 <= stats["high_frequency_share"] <= 1.0
+    assert (figures / f"{translated[0].stem}_reveal.png").is_file()
+
+
+def test_sensitivity_json_both_directions(tiny_run):
+    out = tiny_run["root"] / "sensitivity"
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"],
+                                     "--images", tiny_run["data"], "--out", out, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "sensitivity.json").read_text())
+    assert json.loads(result.output) == payload
+    assert set(payload["directions"]) == {"AB", "BA"}
+    for direction in payload["directions"].values():
+        assert direction["noise_levels"][0] == 0.001
+        assert direction["noise_levels"][-1] == 0.1
+        assert len(direction["noise_psnr"]) == len(direction["noise_levels"])
+        assert isinstance(direction["hidden_information_detected"], bool)
+        assert direction["n_images"] == 3
+    assert (out / "sensitivity.png").is_file()
+
+
+def test_sensitivity_plain_folder_single_direction(tiny_run):
+    out = tiny_run["root"] / "sensitivity_ba"
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"],
+                                     "--images", tiny_run["data"] / "testB", "--direction", "BA",
+                                     "--noise", "0.01,0.1", "--out", out])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "sensitivity.json").read_text())
+    assert list(payload["directions"]) == ["BA"]
+    assert payload["directions"]["BA"]["noise_levels"] == [0.01, 0.1]
+
+
+def test_resume_continues_to_new_total(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    assert invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", run, *TINY_TRAIN]).exit_code == 0
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", run, "--resume", "--steps", "5", "--quiet"])
+    assert result.exit_code == 0, result.output
+    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+    assert state["step"] == 5
+
+
+def test_train_existing_run_needs_resume(tiny_run):
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", tiny_run["run"], *TINY_TRAIN])
+    assert_clean_error(result, tiny_run["run"], "--resume")
+
+
+def test_train_missing_trainB(tmp_path):
+    (tmp_path / "trainA").mkdir()
+    result = invoke(cyclegan_cli, ["train", tmp_path, "--out", tmp_path / "run"])
+    assert_clean_error(result, tmp_path, "trainB")
+
+
+def test_train_missing_dataroot(tmp_path):
+    result = invoke(cyclegan_cli, ["train", tmp_path / "nowhere", "--out", tmp_path / "run"])
+    assert_clean_error(result, tmp_path / "nowhere", "not found")
+
+
+def test_train_size_too_small_for_discriminator(tiny_run, tmp_path):
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", tmp_path / "run", "--size", "16", "--n-layers-d", "3"])
+    assert_clean_error(result, "size 16", "n_layers_d 3")
+
+
+def test_reveal_missing_file(tmp_path):
+    result = invoke(stegdetect_cli, ["reveal", tmp_path / "missing.png"])
+    assert_clean_error(result, tmp_path / "missing.png", "not found")
+
+
+def test_reveal_not_an_image(tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("not an image")
+    result = invoke(stegdetect_cli, ["reveal", fake])
+    assert_clean_error(result, fake, "not a readable image")
+
+
+def test_reveal_empty_folder(tmp_path):
+    result = invoke(stegdetect_cli, ["reveal", tmp_path])
+    assert_clean_error(result, tmp_path, "no images")
+
+
+def test_reveal_image_too_small(tmp_path):
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.zeros((4, 4, 3), np.uint8))
+    result = invoke(stegdetect_cli, ["reveal", tiny, "--out", tmp_path / "out"])
+    assert_clean_error(result, tiny)
+
+
+def test_sensitivity_foreign_checkpoint(tiny_run, tmp_path):
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", foreign, "--images", tiny_run["data"]])
+    assert_clean_error(result, foreign, "not a cyclegan checkpoint")
+
+
+def test_sensitivity_text_file_checkpoint(tiny_run, tmp_path):
+    text = tmp_path / "model.pt"
+    text.write_text("hello")
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", text, "--images", tiny_run["data"]])
+    assert_clean_error(result, text)
+
+
+def test_sensitivity_images_folder_missing(tiny_run, tmp_path):
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"], "--images", tmp_path / "nope"])
+    assert_clean_error(result, tmp_path / "nope", "not found")
+
+
+def test_sensitivity_images_folder_empty(tiny_run, tmp_path):
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"], "--images", tmp_path])
+    assert_clean_error(result, tmp_path, "no images")
+
+
+def test_sensitivity_bad_noise_list(tiny_run):
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"], "--images", tiny_run["data"], "--noise", "0.1,abc"])
+    assert_clean_error(result, "--noise")
+
+
+def test_data_refuses_nonempty_folder(tiny_run):
+    result = invoke(cyclegan_cli, ["data", "photo2gray", tiny_run["data"]])
+    assert_clean_error(result, tiny_run["data"], "not empty")

@@ -1,0 +1,115 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio
+
+from stegdetect.sensitivity import DirectionResult, judge, psnr, quantize_8bit, sweep
+
+LEVELS = 8  # coarse quantization that the synthetic "translation" keeps openly
+
+
+def coarse(x: torch.Tensor) -> torch.Tensor:
+    return torch.round((x + 1) / 2 * (LEVELS - 1)) / (LEVELS - 1) * 2 - 1
+
+
+def stego_pair(epsilon: float):
+    """A translation that keeps a coarse image openly and hides the rest at amplitude ``epsilon``."""
+
+    def forward(x):
+        return coarse(x) + epsilon * (x - coarse(x))
+
+    def backward(y):
+        return coarse(y) + (y - coarse(y)) / epsilon
+
+    return forward, backward
+
+
+@pytest.fixture
+def images():
+    generator = torch.Generator().manual_seed(0)
+    return torch.rand(6, 3, 16, 16, generator=generator) * 2 - 1
+
+
+def test_psnr_matches_skimage(images):
+    noisy = images + 0.05 * torch.randn(images.shape, generator=torch.Generator().manual_seed(1))
+    ours = psnr(images, noisy)
+    for i in range(len(images)):
+        expected = peak_signal_noise_ratio(images[i].numpy(), noisy[i].numpy(), data_range=2.0)
+        assert ours[i].item() == pytest.approx(expected, abs=1e-4)
+
+
+def test_psnr_identical_is_infinite(images):
+    assert torch.isinf(psnr(images, images)).all()
+
+
+def test_quantize_8bit_grid_and_error(images):
+    rounded = quantize_8bit(images)
+    levels = (rounded + 1) * 127.5
+    assert torch.allclose(levels, levels.round(), atol=1e-4)
+    assert (rounded - images).abs().max().item() <= 1 / 255 + 1e-6
+
+
+def test_sweep_identity_pair_gain_one(images):
+    result = sweep(lambda x: x, lambda y: y, images, noise_levels=(0.01, 0.1))
+    assert math.isinf(result.clean.psnr)
+    for condition in result.noise:
+        assert condition.gain == pytest.approx(1.0, rel=0.05)
+        expected_psnr = 10 * math.log10(4 / condition.level**2)
+        assert condition.psnr == pytest.approx(expected_psnr, abs=0.3)
+
+
+def test_sweep_stego_pair_amplifies(images):
+    forward, backward = stego_pair(epsilon=0.02)
+    result = sweep(forward, backward, images, noise_levels=(0.001, 0.01))
+    assert result.clean.psnr > 60
+    # Noise that moves no pixel across a coarse level is amplified exactly 1 / epsilon = 50 times.
+    assert result.noise[0].gain == pytest.approx(50, rel=0.1)
+    assert result.noise[1].psnr < result.clean.psnr - 20
+
+
+def test_sweep_rejects_bad_shape():
+    with pytest.raises(ValueError, match="N x 3 x H x W"):
+        sweep(lambda x: x, lambda y: y, torch.zeros(3, 16, 16))
+
+
+def test_sweep_rejects_nonpositive_noise(images):
+    with pytest.raises(ValueError, match="positive"):
+        sweep(lambda x: x, lambda y: y, images, noise_levels=(0.0,))
+
+
+def test_judge_detects_stego_pair(images):
+    forward, backward = stego_pair(epsilon=0.02)
+    result = judge(sweep(forward, backward, images))
+    assert result.hidden_information_detected
+    assert all(reason.startswith("yes") for reason in result.reasons)
+
+
+def test_judge_passes_open_pair(images):
+    result = judge(sweep(lambda x: x, lambda y: y, images))
+    assert not result.hidden_information_detected
+
+
+def test_judge_requires_good_clean_reconstruction(images):
+    forward, backward = stego_pair(epsilon=0.02)
+    result = judge(sweep(forward, lambda y: backward(y) * 0.2, images))
+    assert not result.hidden_information_detected
+    assert result.reasons[0].startswith("no: clean")
+
+
+def test_result_dict_round_trip(images):
+    forward, backward = stego_pair(epsilon=0.05)
+    result = judge(sweep(forward, backward, images, noise_levels=(0.01, 0.1)))
+    data = result.to_dict()
+    assert data["noise_levels"] == [0.01, 0.1]
+    assert data["hidden_information_detected"] is True
+    restored = DirectionResult.from_dict(data)
+    assert restored.noise[1].psnr == pytest.approx(result.noise[1].psnr)
+    assert restored.hidden_information_detected
+
+
+def test_result_dict_perfect_psnr_is_null(images):
+    data = sweep(lambda x: x, lambda y: y, images, noise_levels=(0.01,)).to_dict()
+    assert data["clean"]["psnr"] is None
+    assert np.isfinite(data["noise_psnr"][0])
