@@ -89,7 +89,7 @@ def build_generator(config: TrainConfig) -> ResnetGenerator:
     """Build an untrained generator with the architecture described by ``config``."""
     return ResnetGenerator(
         ngf=config.ngf, n_blocks=config.n_blocks, norm=config.norm_g,
-        n_downsampling=config.n_downsampling,
+        n_downsampling=config.n_downsampling, input_skip=config.input_skip,
     )
 
 

@@ -26,6 +26,7 @@ class TrainConfig:
     n_downsampling: int = 2
     n_layers_d: int = 3
     norm_g: str = "instance"
+    input_skip: bool = False
     norm_d: str = "instance"
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5

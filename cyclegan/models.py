@@ -89,6 +89,10 @@ class ResnetGenerator(nn.Module):
         Stride-2 stages; the reference uses 2.
     dropout : float
         Dropout probability inside residual blocks (0 in CycleGAN).
+    input_skip : bool
+        Concatenate the input image to the features before the last 7x7 convolution. Not part of
+        CycleGAN: it lets the generator pass full-resolution detail and absolute colour, which the
+        down-sampling path and instance norm lose.
     """
 
     def __init__(
@@ -100,9 +104,11 @@ class ResnetGenerator(nn.Module):
         norm: str = "instance",
         n_downsampling: int = 2,
         dropout: float = 0.0,
+        input_skip: bool = False,
     ) -> None:
         super().__init__()
         self.n_downsampling = n_downsampling
+        self.input_skip = input_skip
         bias = _conv_bias(norm)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
@@ -132,8 +138,9 @@ class ResnetGenerator(nn.Module):
             ]
             channels //= 2
 
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(channels, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
+        head_channels = channels + (in_channels if input_skip else 0)
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(head_channels, out_channels, 7), nn.Tanh())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         factor = 2**self.n_downsampling
@@ -142,7 +149,10 @@ class ResnetGenerator(nn.Module):
                 f"image size {tuple(x.shape[-2:])} is not divisible by {factor}; "
                 f"resize or crop images to a multiple of {factor} pixels"
             )
-        return self.model(x)
+        features = self.model(x)
+        if self.input_skip:
+            features = torch.cat([features, x], dim=1)
+        return self.head(features)
 
 
 class PatchDiscriminator(nn.Module):

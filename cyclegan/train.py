@@ -186,6 +186,11 @@ class Trainer:
         self.pool_B.load_state_dict(state["pool_B"])
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
+        # The saved optimizer holds the rate of the old schedule; a changed --steps changes the
+        # schedule, so set the rate for the next step from the current one.
+        for optimizer, scheduler in zip((self.opt_G, self.opt_D), self.schedulers):
+            for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs):
+                group["lr"] = base_lr * lr_factor(self.step, self.config)
         logger.info("resumed %s at step %d", self.checkpoint_path, self.step)
 
     def state_dict(self) -> dict:
@@ -291,6 +296,7 @@ class Trainer:
                 for batch in self._batches():
                     if self.step >= c.steps:
                         break
+                    lr = self.opt_G.param_groups[0]["lr"]
                     losses = self.train_step(batch["A"].to(self.device), batch["B"].to(self.device))
                     for key, value in losses.items():
                         sums[key] = sums.get(key, 0.0) + value
@@ -299,7 +305,7 @@ class Trainer:
                     if self.step % c.log_every == 0 or self.step == c.steps:
                         means = {key: value / count for key, value in sums.items()}
                         writer.writerow(
-                            [self.step, f"{time.perf_counter() - start:.1f}", f"{self.schedulers[0].get_last_lr()[0]:.3g}"]
+                            [self.step, f"{time.perf_counter() - start:.1f}", f"{lr:.3g}"]
                             + [f"{means[k]:.5f}" if k in means else "" for k in LOSS_COLUMNS]
                         )
                         log_file.flush()

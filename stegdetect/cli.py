@@ -155,12 +155,15 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
         click.echo(f"cycle {r.direction}: {verdict} ({r.n_images} images)")
         click.echo(f"  clean PSNR {r.clean.psnr:.2f} dB, 8-bit {r.rounded_8bit.psnr:.2f} dB")
         click.echo("  noise std -> PSNR: " + ", ".join(f"{c.level:g}: {c.psnr:.2f}" for c in r.noise))
+        for condition in r.extra:
+            click.echo(f"  {condition.name} (RMS change {condition.level:.3f}): PSNR {condition.psnr:.2f} dB")
         for reason in r.reasons:
             click.echo(f"  {reason}")
     click.echo(f"wrote {out / 'sensitivity.json'} and {out / f'sensitivity.{fmt}'}")
 
 
 def _direction_specs(images: Path, direction: str | None):
+    from .projections import target_projections
     from .runner import DirectionSpec
 
     if not images.exists():
@@ -175,7 +178,8 @@ def _direction_specs(images: Path, direction: str | None):
             folder = images / f"test{d[0]}"
             if not folder.is_dir():
                 raise click.ClickException(f"{folder}: folder not found; needed for direction {d}")
-            specs.append(DirectionSpec(d, folder))
+            projections = target_projections(images) if d == "AB" else {}
+            specs.append(DirectionSpec(d, folder, projections))
         return specs
     if direction == "both":
         raise click.ClickException(f"{images}: a plain image folder holds one domain; pass --direction AB or BA")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from cyclegan.data import list_images, load_image_tensor
 
+from .projections import Projection
 from .sensitivity import DEFAULT_NOISE_LEVELS, DirectionResult, judge, sweep
 
 
@@ -18,6 +19,7 @@ class DirectionSpec:
 
     direction: str
     folder: Path
+    projections: dict[str, Projection] = field(default_factory=dict)
 
 
 def load_folder(folder: Path, size: int, limit: int | None = None) -> torch.Tensor:
@@ -42,6 +44,9 @@ def run_sensitivity(
     for spec in specs:
         images = load_folder(spec.folder, size, limit).to(device)
         forward, backward = (G_AB, G_BA) if spec.direction == "AB" else (G_BA, G_AB)
-        result = sweep(forward, backward, images, noise_levels, direction=spec.direction, seed=seed, progress=progress)
+        result = sweep(
+            forward, backward, images, noise_levels, projections=spec.projections,
+            direction=spec.direction, seed=seed, progress=progress,
+        )
         results.append(judge(result))
     return results

@@ -40,7 +40,7 @@ def dataroot(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tiny_config(dataroot: Path) -> TrainConfig:
-    """Return a config for 16 px images with 4-filter networks that trains a step in milliseconds.
+    """Return a config with 16 px images, 4-filter networks and 4 training steps.
 
     The discriminator has 2 layers because 3 layers shrink a 16 px input to nothing.
     """

@@ -12,8 +12,8 @@ from cyclegan.checkpoint import (
     FORMAT,
     VERSION,
     CheckpointError,
-    load_checkpoint,
     export_generators,
+    load_checkpoint,
     load_generators,
     save_checkpoint,
 )
@@ -220,8 +220,8 @@ def test_load_invalid_bytes(tmp_path, content):
     ids=["prose", "csv"],
 )
 def test_load_text_file(tmp_path, content):
-    # The first bytes of these files are pickle opcodes that make torch.load raise KeyError or
-    # IndexError rather than UnpicklingError.
+    # The first bytes of these files are pickle opcodes that make torch.load (torch 2.13) raise
+    # KeyError or IndexError rather than UnpicklingError.
     path = tmp_path / "notes.txt"
     path.write_bytes(content)
 

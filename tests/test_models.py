@@ -132,8 +132,8 @@ def test_discriminator_receptive_field_is_70():
     rows = torch.nonzero(influence.sum(1)).flatten()
     cols = torch.nonzero(influence.sum(0)).flatten()
 
-    # Three stride-2 layers give a stride of 8; the paddings of the five layers (1 px each, at
-    # strides 1, 2, 4, 8, 8) shift the window by 23 px.
+    # Three stride-2 layers give an output stride of 8. The 1 px paddings of the five layers, at
+    # input strides 1, 2, 4, 8 and 8, shift the window by 23 px.
     first = 8 * row - 23
     assert rows.min().item() == first
     assert rows.max().item() == first + 69

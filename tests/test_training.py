@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import cyclegan.train as train_module
-from cyclegan.checkpoint import load_checkpoint
+from cyclegan.checkpoint import export_generators, load_checkpoint
 from cyclegan.config import TrainConfig
 from cyclegan.data import load_image_tensor
 from cyclegan.pool import ImagePool
@@ -86,7 +86,7 @@ def test_pool_full_returns_input_or_stored():
         seen.update(range(incoming, incoming + 2))
         assert set(image_ids(torch.cat(pool.images))) <= seen
 
-    # With probability 1/2 per image, 40 queries without a swap would be a broken pool.
+    # Each of the 40 queried images is swapped with probability 1/2, so 0 or 40 swaps mean a broken pool.
     assert swapped > 0
     assert swapped < 40
 
@@ -417,11 +417,6 @@ def test_resume_keeps_steps_by_default(two_step_run):
     assert trainer.config.decay_steps == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Trainer restores the optimizer learning rate of the old schedule and only updates it "
-    "after the first resumed step",
-)
 def test_resume_lr_follows_new_schedule(two_step_run):
     trainer = Trainer(None, two_step_run, resume=True, steps=4)
     expected = trainer.config.lr * lr_factor(2, trainer.config)
@@ -457,3 +452,11 @@ def test_resume_without_checkpoint_raises(tmp_path):
         Trainer(None, out, resume=True)
 
     assert str(out) in str(excinfo.value)
+
+
+def test_resume_from_export_raises(two_step_run, tmp_path):
+    out = tmp_path / "exported_run"
+    export_generators(two_step_run / "checkpoints" / "latest.pt", out / "checkpoints" / "latest.pt")
+
+    with pytest.raises(RunError, match="lacks D_A, D_B, opt_G"):
+        Trainer(None, out, resume=True)

@@ -1,0 +1,55 @@
+"""Projections of a translation onto its target domain, used as strong perturbations.
+
+A faithful translation into a domain of flat map colours or of gray images changes little when it is
+snapped onto that domain. A translation that carries a hidden code in small deviations from the
+domain loses the code. The projections are built from the ``dataset.json`` that
+``cyclegan data`` writes beside the images.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+Projection = Callable[[torch.Tensor], torch.Tensor]
+
+
+def palette_projection(colours: list[list[int]]) -> Projection:
+    """Snap every pixel to the nearest of ``colours`` (RGB, 0-255); images are N x 3 x H x W in [-1, 1]."""
+    palette = torch.tensor(colours, dtype=torch.float32) / 127.5 - 1
+
+    def project(images: torch.Tensor) -> torch.Tensor:
+        centres = palette.to(images.device, images.dtype)
+        distances = (images[:, None] - centres[None, :, :, None, None]).pow(2).sum(2)
+        return centres[distances.argmin(1)].permute(0, 3, 1, 2)
+
+    return project
+
+
+def gray_projection(images: torch.Tensor) -> torch.Tensor:
+    """Replace each pixel by the mean of its three channels, keeping three equal channels."""
+    return images.mean(1, keepdim=True).expand_as(images).contiguous()
+
+
+def target_projections(data_root: Path) -> dict[str, Projection]:
+    """Return the projections onto domain B described by ``data_root/dataset.json``, if any.
+
+    The A -> B translation of a ``photo2map`` data set is snapped to its palette (and boundary colour);
+    that of ``photo2gray`` is projected onto gray. A folder without ``dataset.json``, such as a user's
+    own data, gets none.
+    """
+    meta_path = Path(data_root) / "dataset.json"
+    if not meta_path.is_file():
+        return {}
+    meta = json.loads(meta_path.read_text())
+    if meta.get("kind") == "photo2map" and meta.get("palette"):
+        colours = list(meta["palette"])
+        if meta.get("boundary_colour"):
+            colours.append(meta["boundary_colour"])
+        return {"palette snap": palette_projection(colours)}
+    if meta.get("kind") == "photo2gray":
+        return {"gray projection": gray_projection}
+    return {}
