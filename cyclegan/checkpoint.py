@@ -41,6 +41,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates the file readable by its owner only; give it the usual umask permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -59,15 +63,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         rejected by the trainer.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; expected a checkpoint file such as checkpoints/latest.pt")
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or foreign files (KeyError for text)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # torch's own message may advise weights_only=False, which is the unsafe path, so only the
+        # exception type is shown.
         raise CheckpointError(
-            f"{path}: not a cyclegan checkpoint or refused as unsafe ({reason}); expected a .pt file "
-            "written by 'cyclegan train'"
+            f"{path}: not a cyclegan checkpoint or rejected as unsafe ({type(exc).__name__}); expected "
+            "a .pt file written by 'cyclegan train' or 'cyclegan export'"
         ) from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cyclegan checkpoint (format marker {FORMAT!r} missing)")
@@ -78,8 +85,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     missing = [key for key in ("config", "step", "G_AB", "G_BA") if key not in state]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    if not isinstance(state["step"], int) or isinstance(state["step"], bool) or state["step"] < 0:
+        raise CheckpointError(f"{path}: invalid step {state['step']!r} in checkpoint")
     try:
+        if not isinstance(state["config"], dict):
+            raise ValueError("config is not a dict")
         state["config"] = TrainConfig.from_dict(state["config"])
+        state["config"].validate()
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: invalid config in checkpoint ({exc})") from exc
     return state
@@ -114,8 +126,9 @@ def load_generators(
         net = build_generator(config)
         try:
             net.load_state_dict(state[key])
-        except (RuntimeError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"{path}: {key} weights do not match its config ({exc})") from exc
+        except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{path}: {key} weights do not match the saved config ({first_line})") from exc
         generators.append(net.to(device).eval())
     return generators[0], generators[1], config, int(state["step"])
 
@@ -126,6 +139,9 @@ def export_generators(source: str | Path, target: str | Path) -> Path:
     Such a file is about a third of a full checkpoint (no discriminators, optimizer moments or image
     pools) and is enough for translation and for ``stegdetect sensitivity``.
     """
+    source, target = Path(source), Path(target)
+    if target.exists() and target.resolve() == source.resolve():
+        raise CheckpointError(f"{target}: the export must not replace its own source checkpoint")
     state = load_checkpoint(source)
     slim = {
         "config": state["config"].to_dict(),
@@ -135,3 +151,13 @@ def export_generators(source: str | Path, target: str | Path) -> Path:
     }
     save_checkpoint(target, slim)
     return Path(target)
+
+
+def check_size(size: int, config: TrainConfig) -> int:
+    """Return ``size`` if the generators of ``config`` accept images of that side, else raise ``ValueError``."""
+    factor = 2**config.n_downsampling
+    if size < factor * 2 or size % factor:
+        raise ValueError(
+            f"--size {size} does not fit the generators: use a multiple of {factor} of at least {2 * factor}"
+        )
+    return size

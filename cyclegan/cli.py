@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from .errors import user_errors
+
 from .checkpoint import CheckpointError
 from .config import TrainConfig
 from .data import DataError
@@ -18,7 +20,9 @@ from .models import NORMS
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """Train CycleGANs, with defenses against hidden steganographic codes."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if verbose:
+        logging.getLogger("cyclegan").setLevel(logging.DEBUG)
 
 
 @main.group()
@@ -27,7 +31,7 @@ def data() -> None:
 
 
 def _data_options(func):
-    func = click.option("--seed", default=0, show_default=True, help="Seed for crops and palette.")(func)
+    func = click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed for crops (and the map palette).")(func)
     func = click.option("--n-test", default=50, show_default=True, help="Test images per domain.")(func)
     func = click.option("--n-train", default=500, show_default=True, help="Training images per domain.")(func)
     func = click.option("--size", default=32, show_default=True, help="Image side in pixels.")(func)
@@ -50,6 +54,7 @@ def _build(kind: str, out: Path, **kwargs) -> None:
 @_data_options
 @click.option("--palette", "palette_size", default=5, show_default=True, help="Number of map colours (2-8).")
 @click.option("--no-boundaries", is_flag=True, help="Do not draw region boundaries on maps.")
+@user_errors
 def data_photo2map(out: Path, size: int, n_train: int, n_test: int, seed: int, palette_size: int, no_boundaries: bool) -> None:
     """Photo crops (A) and flat-colour maps of other crops (B), written to OUT.
 
@@ -61,6 +66,7 @@ def data_photo2map(out: Path, size: int, n_train: int, n_test: int, seed: int, p
 
 @data.command("photo2gray")
 @_data_options
+@user_errors
 def data_photo2gray(out: Path, size: int, n_train: int, n_test: int, seed: int) -> None:
     """Colour photo crops (A) and grayscale renderings of other crops (B), written to OUT."""
     _build("photo2gray", out, size=size, n_train=n_train, n_test=n_test, seed=seed)
@@ -104,19 +110,34 @@ DEFAULTS = TrainConfig()
 @click.option("--device", default="auto", show_default=True, help="'auto', 'cpu', 'cuda' or 'cuda:N'.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch [default: torch's choice].")
 @click.option("--quiet", is_flag=True, help="Hide the progress bar.")
+@user_errors
 def train(dataroot: Path, out: Path, resume: bool, no_flip: bool, quiet: bool, **options) -> None:
     """Train a CycleGAN on DATAROOT (folders trainA/ and trainB/) and write the run to --out.
 
-    With --resume the run continues with the config saved in --out; only --steps may change.
+    With --resume the run continues with the config saved in --out; DATAROOT replaces the saved
+    data folder (so moved data can be found), --steps may extend the run, and other options are
+    ignored.
     """
     from .train import RunError, Trainer
 
     steps = options.pop("steps")
+    if resume:
+        context = click.get_current_context()
+        ignored = [
+            "--" + name.replace("_", "-") for name in (*options, "no_flip")
+            if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+        ]
+        if ignored:
+            raise click.ClickException(
+                f"{', '.join(ignored)} cannot change when resuming; the run keeps the config in "
+                f"{out / 'config.json'} (only --steps can extend it). Start a new --out for other settings"
+            )
     try:
         config = None if resume else TrainConfig(
-            dataroot=str(dataroot), flip=not no_flip, steps=steps or DEFAULTS.steps, **options
+            dataroot=str(dataroot.resolve()), flip=not no_flip,
+            steps=DEFAULTS.steps if steps is None else steps, **options,
         )
-        trainer = Trainer(config, out, resume=resume, steps=steps)
+        trainer = Trainer(config, out, resume=resume, steps=steps, dataroot=dataroot if resume else None)
     except (DataError, CheckpointError, RunError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
@@ -132,10 +153,14 @@ def train(dataroot: Path, out: Path, resume: bool, no_flip: bool, quiet: bool, *
 @main.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
-def export(checkpoint: Path, target: Path) -> None:
+@click.option("--force", is_flag=True, help="Replace TARGET if it exists.")
+@user_errors
+def export(checkpoint: Path, target: Path, force: bool) -> None:
     """Write the generators, config and step of CHECKPOINT to a smaller file TARGET."""
     from .checkpoint import export_generators
 
+    if target.exists() and not force:
+        raise click.ClickException(f"{target}: file exists; pass --force to replace it")
     try:
         export_generators(checkpoint, target)
     except CheckpointError as exc:
@@ -148,32 +173,46 @@ def export(checkpoint: Path, target: Path) -> None:
 @click.option("--images", required=True, type=click.Path(path_type=Path), help="Folder of source-domain images.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the translated PNGs.")
 @click.option("--direction", type=click.Choice(["AB", "BA"]), default="AB", show_default=True, help="AB uses G_AB (A to B), BA uses G_BA.")
-@click.option("--size", type=int, default=None, help="Resize inputs to this side in pixels [default: the training size].")
+@click.option("--size", type=click.IntRange(min=1), default=None, help="Resize inputs to this side in pixels [default: the training size].")
 @click.option("--device", default="cpu", show_default=True, help="'cpu' or 'cuda'.")
+@user_errors
 def translate(checkpoint: Path, images: Path, out: Path, direction: str, size: int | None, device: str) -> None:
     """Translate every image in --images and save the results as 8-bit PNGs in --out."""
     import cv2
     import torch
     from tqdm import tqdm
 
-    from .checkpoint import load_generators
+    from .checkpoint import check_size, load_generators
     from .data import list_images, load_image_tensor, to_uint8
+    from .train import pick_device
 
     try:
-        G_AB, G_BA, config, _ = load_generators(checkpoint, device)
+        G_AB, G_BA, config, _ = load_generators(checkpoint, pick_device(device))
         files = list_images(images)
     except (CheckpointError, DataError) as exc:
         raise click.ClickException(str(exc)) from exc
+    if out.exists() and out.resolve() == images.resolve():
+        raise click.ClickException(f"{out}: --out must differ from --images, or the inputs would be overwritten")
+    stems = [path.stem for path in files]
+    clashes = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if clashes:
+        raise click.ClickException(
+            f"{images}: several images share the name {clashes[0]!r} (e.g. .png and .jpg); "
+            "their translations would overwrite each other, so rename them"
+        )
+    size = check_size(size or config.size, config)
     net = G_AB if direction == "AB" else G_BA
     out.mkdir(parents=True, exist_ok=True)
     for path in tqdm(files, desc=f"translate {direction}", unit="image"):
         try:
-            image = load_image_tensor(path, size or config.size).to(device)
+            image = load_image_tensor(path, size).to(device)
         except DataError as exc:
             raise click.ClickException(str(exc)) from exc
         with torch.no_grad():
             result = to_uint8(net(image[None])[0])
-        cv2.imwrite(str(out / f"{path.stem}.png"), cv2.cvtColor(result, cv2.COLOR_RGB2BGR))
+        target = out / f"{path.stem}.png"
+        if not cv2.imwrite(str(target), cv2.cvtColor(result, cv2.COLOR_RGB2BGR)):
+            raise click.ClickException(f"{target}: could not write the image")
     click.echo(f"wrote {len(files)} images to {out}")
 
 

@@ -4,8 +4,42 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from .models import NORMS
+
+# Inclusive ranges of the integer and weight settings. The upper bounds reject values that would
+# allocate tens of GB (for example ngf 20000 in an untrusted checkpoint) before any shape check.
+_BOUNDS = {
+    "size": (1, 4096),
+    "ngf": (1, 1024),
+    "ndf": (1, 1024),
+    "n_blocks": (0, 64),
+    "n_downsampling": (0, 6),
+    "n_layers_d": (1, 6),
+    "lambda_cycle": (0.0, 1e6),
+    "lambda_identity": (0.0, 1e6),
+    "lambda_gan": (0.0, 1e6),
+    "pool_size": (0, 100000),
+    "batch_size": (1, 4096),
+    "seed": (0, 2**32 - 1),
+    "sample_every": (1, 2**40),
+    "checkpoint_every": (1, 2**40),
+    "snapshot_every": (0, 2**40),
+    "log_every": (1, 2**40),
+    "num_workers": (0, 256),
+    "beta1": (0.0, 1.0),
+    "beta2": (0.0, 1.0),
+}
+_TYPES = {
+    "dataroot": str, "size": int, "load_size": int, "ngf": int, "ndf": int, "n_blocks": int,
+    "n_downsampling": int, "n_layers_d": int, "norm_g": str, "norm_d": str, "steps": int,
+    "decay_steps": int, "batch_size": int, "seed": int, "pool_size": int, "device": str,
+    "lambda_cycle": (int, float), "lambda_identity": (int, float), "lambda_gan": (int, float),
+    "cycle_noise": (int, float), "lr": (int, float), "lr_d": (int, float),
+}
 
 
 @dataclass
@@ -60,6 +94,19 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first setting that cannot work."""
+        for name, expected in _TYPES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise ValueError(f"{name} {value!r} has the wrong type")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
+        for name, (low, high) in _BOUNDS.items():
+            if not low <= getattr(self, name) <= high:
+                raise ValueError(f"{name} {getattr(self, name)} is outside the supported range [{low}, {high}]")
+        if self.norm_g not in NORMS or self.norm_d not in NORMS:
+            raise ValueError(f"norm_g and norm_d must be one of {', '.join(NORMS)}")
+        if self.lr <= 0 or self.lr_d <= 0:
+            raise ValueError(f"learning rates must be positive, got lr {self.lr} and lr_d {self.lr_d}")
         factor = 2**self.n_downsampling
         if self.size <= 0 or self.size % factor:
             raise ValueError(f"size {self.size} must be a positive multiple of {factor}")
@@ -80,8 +127,8 @@ class TrainConfig:
             raise ValueError(f"decay_steps {self.decay_steps} must be between 0 and steps {self.steps}")
         if self.cycle_noise < 0:
             raise ValueError(f"cycle_noise must be >= 0, got {self.cycle_noise}")
-        if self.n_blocks < 0 or self.pool_size < 0:
-            raise ValueError("n_blocks and pool_size must be >= 0")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -11,6 +11,9 @@ from torch.utils.data import Dataset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
+# OpenCV logs its own decoder errors to stderr before returning None; read_rgb reports them instead.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
 
 class DataError(ValueError):
     """A data folder or image file that cannot be used; the message names the path."""
@@ -25,6 +28,8 @@ def list_images(folder: str | Path) -> list[Path]:
         If the folder is missing or holds no file with an image suffix.
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise DataError(f"{folder}: is a file; expected a folder of images")
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -92,7 +97,10 @@ def check_dataroot(root: str | Path) -> None:
             "trainA/ trainB/ (testA/ testB/ optional), e.g. from 'cyclegan data photo2map'"
         )
     for name in ("trainA", "trainB"):
-        list_images(root / name)
+        for path in list_images(root / name):
+            # Reads only the file signature, so a folder of thousands of images is checked quickly.
+            if not cv2.haveImageReader(str(path)):
+                raise DataError(f"{path}: not a readable image; remove it from {root / name}")
 
 
 class UnpairedDataset(Dataset):

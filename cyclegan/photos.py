@@ -42,6 +42,9 @@ MAP_COLOURS = np.array(
 )
 BOUNDARY_COLOUR = np.array([60, 60, 60], dtype=np.uint8)
 TEST_STRIP = 0.25
+# The narrowest test strip is about 110 px (a quarter of the 451 px wide chelsea photo), so crops
+# above this side would be upsampled.
+MAX_SIZE = 128
 
 
 def load_photos() -> list[tuple[str, np.ndarray]]:
@@ -91,7 +94,7 @@ def fit_palette(crops: list[np.ndarray], n_colours: int, seed: int) -> KMeans:
 def map_colours(n_colours: int) -> np.ndarray:
     """Pick ``n_colours`` map colours spread from dark to light, as an n x 3 uint8 array."""
     if not 2 <= n_colours <= len(MAP_COLOURS):
-        raise ValueError(f"palette size {n_colours} must be between 2 and {len(MAP_COLOURS)}")
+        raise ValueError(f"--palette {n_colours} must be between 2 and {len(MAP_COLOURS)}")
     index = np.round(np.linspace(0, len(MAP_COLOURS) - 1, n_colours)).astype(int)
     return MAP_COLOURS[index]
 
@@ -169,8 +172,14 @@ def build_dataset(
     """
     if kind not in ("photo2map", "photo2gray"):
         raise ValueError(f"unknown data set kind {kind!r}; expected photo2map or photo2gray")
-    if size < 8 or n_train < 1 or n_test < 1:
-        raise ValueError("size must be at least 8 and the image counts at least 1")
+    if not 8 <= size <= MAX_SIZE:
+        raise ValueError(
+            f"--size {size} is outside [8, {MAX_SIZE}]; larger crops would only upsample the bundled photos"
+        )
+    if n_train < 1 or n_test < 1:
+        raise ValueError(f"--n-train {n_train} and --n-test {n_test} must be at least 1")
+    if kind == "photo2map":
+        map_colours(palette_size)
 
     out = Path(out)
     rng = np.random.default_rng(seed)
@@ -191,12 +200,13 @@ def build_dataset(
     else:
         render = render_gray
 
-    progress = tqdm(total=4, desc=f"writing {kind}", unit="folder", leave=False)
+    progress = tqdm(total=5, desc=f"writing {kind}", unit="folder", leave=False)
     _write(out / "trainA", train_a)
     progress.update()
     _write(out / "trainB", [render(p) for p in train_b])
     progress.update()
     _write(out / "testA", test_a)
+    progress.update()
     _write(out / "testA_truth", [render(p) for p in test_a])
     progress.update()
     _write(out / "testB", [render(p) for p in test_b])

@@ -12,6 +12,8 @@ import itertools
 import json
 import logging
 import random
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +54,24 @@ class Networks:
         return [(name, getattr(self, name)) for name in NETWORKS]
 
 
+def _main_thread() -> bool:
+    # Signal handlers can only be changed from the main thread.
+    return threading.current_thread() is threading.main_thread()
+
+
 def pick_device(name: str) -> torch.device:
     """Resolve ``"auto"`` to CUDA when available, else CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"--device {name!r} is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name!r}: this PyTorch build has no CUDA device available; use 'cpu'")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name!r} is not supported; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    return device
 
 
 def build_networks(config: TrainConfig, device: torch.device) -> Networks:
@@ -103,6 +118,21 @@ def save_samples(nets: Networks, batch: dict[str, torch.Tensor], path: Path, dev
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop rows logged after ``step``: after a crash they were trained again from the last checkpoint."""
+    if not path.exists():
+        return
+    if step == 0:
+        path.unlink()
+        return
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    kept = [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= step]
+    if len(kept) != len(rows) - 1:
+        with open(path, "w", newline="") as handle:
+            csv.writer(handle).writerows(rows[:1] + kept)
+
+
 class Trainer:
     """Owns the networks, optimizers, pools and run folder of one training run.
 
@@ -118,11 +148,15 @@ class Trainer:
         then ignored. Without it, a run folder that already has a checkpoint is rejected rather than
         overwritten.
     steps : int, optional
-        On resume, a new total number of steps (the learning-rate decay is rescaled to half of it).
+        On resume, a new total number of steps, at least the step reached. The learning rate then
+        decays linearly over the last half of the new total.
+    dataroot : path, optional
+        On resume, a data folder that replaces the saved one.
     """
 
     def __init__(
-        self, config: TrainConfig | None, out: str | Path, resume: bool = False, steps: int | None = None
+        self, config: TrainConfig | None, out: str | Path, resume: bool = False, steps: int | None = None,
+        dataroot: str | Path | None = None,
     ) -> None:
         self.out = Path(out)
         self.checkpoint_path = self.out / "checkpoints" / "latest.pt"
@@ -144,10 +178,20 @@ class Trainer:
                 )
             config = state["config"]
             if steps is not None:
+                if steps < int(state["step"]):
+                    raise RunError(
+                        f"{self.out}: --steps {steps} is below the step already reached "
+                        f"({int(state['step'])}); pass a larger total to extend the run"
+                    )
                 config.steps, config.decay_steps = steps, steps // 2
+            if dataroot is not None:
+                config.dataroot = str(Path(dataroot).resolve())
         config.validate()
         check_dataroot(config.dataroot)
         self.config = config
+        for stale in self.checkpoint_path.parent.glob(f".{self.checkpoint_path.name}.*.tmp"):
+            logger.info("removing %s, left by an interrupted save", stale)
+            stale.unlink()
 
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -186,7 +230,7 @@ class Trainer:
         self.pool_B.load_state_dict(state["pool_B"])
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
-        # The saved optimizer holds the rate of the old schedule; a changed --steps changes the
+        # The saved optimizer contains the rate of the old schedule; a changed --steps changes the
         # schedule, so set the rate for the next step from the current one.
         for optimizer, scheduler in zip((self.opt_G, self.opt_D), self.schedulers):
             for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs):
@@ -208,8 +252,13 @@ class Trainer:
         return state
 
     def save(self) -> None:
-        """Write ``checkpoints/latest.pt`` atomically."""
-        save_checkpoint(self.checkpoint_path, self.state_dict())
+        """Write ``checkpoints/latest.pt`` atomically, ignoring Ctrl-C until the file is in place."""
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+        try:
+            save_checkpoint(self.checkpoint_path, self.state_dict())
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
     def train_step(self, real_A: torch.Tensor, real_B: torch.Tensor) -> dict[str, float]:
         """Run one generator update and one discriminator update; return the loss values."""
@@ -283,6 +332,7 @@ class Trainer:
         c = self.config
         fixed = _load_fixed_batch(Path(c.dataroot), c.size)
         log_path = self.out / "losses.csv"
+        _truncate_log(log_path, self.step)
         new_log = not log_path.exists()
         with open(log_path, "a", newline="") as log_file:
             writer = csv.writer(log_file)
@@ -293,9 +343,9 @@ class Trainer:
             sums: dict[str, float] = {}
             count = 0
             try:
-                for batch in self._batches():
-                    if self.step >= c.steps:
-                        break
+                batches = self._batches()
+                while self.step < c.steps:
+                    batch = next(batches)
                     lr = self.opt_G.param_groups[0]["lr"]
                     losses = self.train_step(batch["A"].to(self.device), batch["B"].to(self.device))
                     for key, value in losses.items():
@@ -317,9 +367,14 @@ class Trainer:
                         self.save()
                     if c.snapshot_every and self.step % c.snapshot_every == 0:
                         save_checkpoint(self.out / "checkpoints" / f"step_{self.step:07d}.pt", self.state_dict())
-            except KeyboardInterrupt:
-                logger.warning("interrupted at step %d; saving %s", self.step, self.checkpoint_path)
-                self.save()
+            except BaseException as exc:
+                # Keep the steps trained so far, whatever stopped the loop (Ctrl-C, an unreadable
+                # image, a full disk), so that --resume continues from here.
+                logger.warning("stopped at step %d (%s); saving %s", self.step, type(exc).__name__, self.checkpoint_path)
+                try:
+                    self.save()
+                except Exception as save_error:  # noqa: BLE001 - report and re-raise the original error
+                    logger.error("could not save %s: %s", self.checkpoint_path, save_error)
                 raise
             finally:
                 bar.close()

@@ -2,7 +2,8 @@
 
 Steps, each through the project's own command-line tools:
 
-1. ``cyclegan data photo2map`` builds unpaired photo/map data from the bundled photographs.
+1. ``cyclegan data photo2gray`` (or ``--dataset photo2map``) builds unpaired data from the bundled
+   photographs.
 2. Two CycleGANs are trained on it as two parallel one-thread processes: one undefended and one with
    ``--cycle-noise 0.1``. By default the demo instead uses the generator pairs shipped in
    ``examples/pretrained/`` (trained by this same script with ``--retrain``; see the README there);
@@ -32,19 +33,30 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PRETRAINED = HERE / "pretrained"
 MODELS = {"undefended": 0.0, "defended": 0.1}
+MARKER = ".stegdetect-demo"
 
-# Training settings of the demo, chosen by the experiments listed in the README. Generators use layer
-# normalization (GroupNorm with one group), because instance norm removes each crop's mean colour, and
-# an input skip so that full-resolution detail can reach the translation. The discriminator is a
-# 2-layer PatchGAN without normalization, so that it sees absolute colours, and its learning rate and
-# the adversarial weight are raised to push translations towards flat map colours. Without the
-# identity loss the generators may permute the map colours.
-TRAIN_OPTIONS = [
+# Training settings of the demo, chosen by the experiments listed in examples/README.md. Generators
+# use layer normalization (GroupNorm with one group), because instance norm removes each crop's mean
+# colour, and an input skip so that full-resolution detail can reach the translation. The
+# discriminator is a 2-layer PatchGAN without normalization, so that it sees absolute colours, and
+# its learning rate and the adversarial weight are raised to push translations into domain B.
+COMMON_OPTIONS = [
     "--size", "32", "--ngf", "16", "--n-blocks", "6", "--norm-g", "layer", "--input-skip",
-    "--ndf", "32", "--n-layers-d", "2", "--norm-d", "none", "--lr-d", "0.0004",
-    "--lambda-gan", "3", "--lambda-identity", "0",
+    "--ndf", "32", "--n-layers-d", "2", "--norm-d", "none", "--lr-d", "0.0004", "--lambda-gan", "3",
 ]
-DEFAULT_STEPS = 40000
+TRAIN_OPTIONS = {
+    "photo2gray": COMMON_OPTIONS,
+    # Without the identity loss the map generator may permute the palette; with it, it stayed closer
+    # to passing the photo through.
+    "photo2map": [*COMMON_OPTIONS, "--lambda-identity", "0"],
+}
+DATASET = "photo2gray"
+DEFAULT_STEPS = 30000
+
+
+def pretrained_checkpoints() -> dict[str, Path]:
+    """Paths of the shipped generator pairs, by model name."""
+    return {name: PRETRAINED / f"{DATASET}_{name}.pt" for name in MODELS}
 
 
 def run(command: list[str], log: Path | None = None) -> None:
@@ -66,14 +78,14 @@ def tool(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
-def train_both(data: Path, runs: Path, steps: int, seed: int) -> dict[str, Path]:
+def train_both(dataset: str, data: Path, runs: Path, steps: int, seed: int) -> dict[str, Path]:
     """Train the undefended and the defended model as two parallel one-thread processes."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     processes = {}
     for name, noise in MODELS.items():
         out = runs / name
         command = [
-            tool("cyclegan"), "train", str(data), "--out", str(out), *TRAIN_OPTIONS,
+            tool("cyclegan"), "train", str(data), "--out", str(out), *TRAIN_OPTIONS[dataset],
             "--steps", str(steps), "--seed", str(seed), "--cycle-noise", str(noise),
             "--threads", "1", "--sample-every", "2000", "--checkpoint-every", "1000", "--quiet",
         ]
@@ -94,30 +106,40 @@ def main() -> None:
     parser.add_argument("--retrain", action="store_true", help="train both models from scratch instead of using examples/pretrained/")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"training steps with --retrain (default: {DEFAULT_STEPS})")
     parser.add_argument("--seed", type=int, default=0, help="training seed with --retrain (default: 0)")
+    parser.add_argument("--dataset", choices=sorted(TRAIN_OPTIONS), default=DATASET,
+                        help=f"data set to build and train on (default: {DATASET}; the shipped weights are for it)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the data set (default: 0)")
     args = parser.parse_args()
 
     start = time.perf_counter()
+    if not args.retrain and args.dataset != DATASET:
+        sys.exit(f"demo failed: the shipped weights are for {DATASET}; add --retrain to use {args.dataset}")
+    if not args.retrain:
+        missing = [str(p) for p in pretrained_checkpoints().values() if not p.is_file()]
+        if missing:
+            sys.exit(f"demo failed: pretrained weights not found: {', '.join(missing)}; "
+                     "train them with 'make demo-retrain' (see examples/pretrained/README.md for the time it takes)")
+
     out: Path = args.out
-    if out.exists():
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            sys.exit(f"demo failed: {out} exists, is not empty and was not written by this demo; choose another --out")
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by examples/demo.py; the demo replaces this folder on its next run\n")
 
     data = out / "data"
-    run([tool("cyclegan"), "data", "photo2map", str(data), "--seed", str(args.data_seed)])
+    run([tool("cyclegan"), "data", args.dataset, str(data), "--seed", str(args.data_seed)])
 
     if args.retrain:
         runs = out / "runs"
         runs.mkdir()
-        checkpoints = train_both(data, runs, args.steps, args.seed)
+        checkpoints = train_both(args.dataset, data, runs, args.steps, args.seed)
     else:
-        checkpoints = {name: PRETRAINED / f"photo2map_{name}.pt" for name in MODELS}
-        missing = [str(p) for p in checkpoints.values() if not p.is_file()]
-        if missing:
-            sys.exit(f"demo failed: pretrained weights not found: {', '.join(missing)}; run with --retrain")
+        checkpoints = pretrained_checkpoints()
     train_seconds = time.perf_counter() - start
 
-    summary: dict = {"retrained": args.retrain, "checkpoints": {k: str(v) for k, v in checkpoints.items()}, "models": {}}
+    summary: dict = {"dataset": args.dataset, "retrained": args.retrain, "checkpoints": {k: str(v) for k, v in checkpoints.items()}, "models": {}}
     for name, checkpoint in checkpoints.items():
         model_dir = out / name
         translated = model_dir / "translations"
@@ -130,12 +152,14 @@ def main() -> None:
         result = json.loads((model_dir / "sensitivity" / "sensitivity.json").read_text())
         summary["models"][name] = {
             "cycle_noise": MODELS[name],
+            "training_steps": result["step"],
             "hidden_information_detected": result["hidden_information_detected"],
             "directions": result["directions"],
             "reveal": json.loads((model_dir / "reveal.json").read_text()),
         }
 
     write_comparison(summary, out / "comparison.png")
+    write_examples(checkpoints, data, out / "examples.png")
     summary["wall_seconds"] = round(time.perf_counter() - start, 1)
     summary["setup_and_training_seconds"] = round(train_seconds, 1)
     summary["peak_rss_mb"] = round(
@@ -145,8 +169,8 @@ def main() -> None:
     (out / "summary.md").write_text(summary_markdown(summary))
 
     for name, model in summary["models"].items():
-        verdict = "hidden information DETECTED" if model["hidden_information_detected"] else "no hidden information detected"
-        print(f"{name} (cycle noise {model['cycle_noise']}): {verdict}")
+        verdicts = ", ".join(f"cycle {d}: {r['verdict']}" for d, r in model["directions"].items())
+        print(f"{name} (cycle noise {model['cycle_noise']}): {verdicts}")
     print(f"report: {out / 'summary.md'} ({summary['wall_seconds'] / 60:.1f} min, peak RSS {summary['peak_rss_mb']} MB)")
 
 
@@ -159,26 +183,57 @@ def write_comparison(summary: dict, path: Path) -> None:
         f"{name} (cycle noise {model['cycle_noise']})": DirectionResult.from_dict(model["directions"]["AB"])
         for name, model in summary["models"].items()
     }
-    sensitivity_figure(curves, "photo -> map -> photo: reconstruction under perturbations of the map", path)
+    sensitivity_figure(curves, f"{summary['dataset']}: A -> B -> A reconstruction under perturbations of the translation", path)
+
+
+def write_examples(checkpoints: dict[str, Path], data: Path, path: Path, count: int = 8) -> None:
+    """Show test photos, true maps, and each model's translation, its revealed residual and reconstruction."""
+    import torch
+
+    from cyclegan.checkpoint import load_generators
+    from stegdetect.reveal import reveal_residual
+    from stegdetect.runner import load_folder
+
+    photos = load_folder(data / "testA", 32, count)
+    truths = load_folder(data / "testA_truth", 32, count)
+
+    def unit(images: torch.Tensor):
+        return ((images.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
+
+    rows = {"photo": unit(photos), "true B image": unit(truths)}
+    for name, checkpoint in checkpoints.items():
+        G_AB, G_BA, _, _ = load_generators(checkpoint)
+        with torch.no_grad():
+            translated = G_AB(photos)
+            reconstructed = G_BA(translated)
+        rows[f"{name}: G_AB(photo)"] = unit(translated)
+        rows[f"{name}: residual, CLAHE"] = [reveal_residual(image) for image in unit(translated)]
+        rows[f"{name}: G_BA(G_AB(photo))"] = unit(reconstructed)
+    from stegdetect.figures import image_grid
+
+    image_grid(rows, "A -> B -> A on test crops", path)
 
 
 def summary_markdown(summary: dict) -> str:
     """Render the summary as a short Markdown report."""
-    lines = ["# stegdetect demo: photo -> map CycleGAN", ""]
+    lines = [f"# stegdetect demo: {summary['dataset']} CycleGAN", ""]
     source = "trained from scratch by this run" if summary["retrained"] else "shipped in examples/pretrained/"
     lines += [f"Models: {source}. Wall time {summary['wall_seconds'] / 60:.1f} min, peak RSS {summary['peak_rss_mb']} MB.", ""]
+    steps = ", ".join(f"{name} {model['training_steps']}" for name, model in summary["models"].items())
+    lines += [f"Training steps: {steps}.", ""]
     lines += ["| model | cycle noise | cycle | clean PSNR (dB) | 8-bit | noise 0.01 | noise 0.1 | gain at 0.01 | verdict |",
               "|---|---|---|---|---|---|---|---|---|"]
     for name, model in summary["models"].items():
         for direction, r in model["directions"].items():
             noise = {c["level"]: c for c in r["noise"]}
-            verdict = "hidden information" if r["hidden_information_detected"] else "not detected"
+            verdict = r["verdict"]
             lines.append(
                 f"| {name} | {model['cycle_noise']} | {direction} | {r['clean']['psnr']:.2f} | {r['rounded_8bit']['psnr']:.2f} | "
                 f"{noise.get(0.01, {}).get('psnr', float('nan')):.2f} | {noise.get(0.1, {}).get('psnr', float('nan')):.2f} | "
                 f"{noise.get(0.01, {}).get('gain', float('nan')):.2f} | {verdict} |"
             )
-    lines += ["", "Figures: `comparison.png` (reconstruction PSNR against noise, both models), "
+    lines += ["", "Figures: `comparison.png` (reconstruction PSNR against noise, both models), `examples.png` (translations, "
+              "revealed residuals and reconstructions), "
               "`<model>/reveal/` (CLAHE and FFT views of translations), `<model>/sensitivity/`.", ""]
     return "\n".join(lines)
 

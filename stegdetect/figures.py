@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .sensitivity import DirectionResult  # noqa: E402
+from .sensitivity import MIN_GAIN, PROBE_NOISE, DirectionResult  # noqa: E402
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -56,8 +56,9 @@ def reveal_figure(
 def sensitivity_figure(curves: dict[str, DirectionResult], title: str, path: Path) -> Path:
     """Plot reconstruction PSNR against the Gaussian noise added to the translation.
 
-    ``curves`` maps a legend label to a result; the clean and 8-bit PSNRs appear as markers at the
-    left edge (rounding to 8 bits adds an RMS perturbation of about 0.0023 on the [-1, 1] scale).
+    ``curves`` maps a legend label to a result. The clean PSNR is a dotted line; the 8-bit PSNR is a
+    square at the RMS change that uniform rounding causes, 2 / 255 / sqrt(12), about 0.0023 on the
+    [-1, 1] scale.
     """
     fig, (ax_psnr, ax_gain) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     for (label, result), colour in zip(curves.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
@@ -68,13 +69,22 @@ def sensitivity_figure(curves: dict[str, DirectionResult], title: str, path: Pat
         ax_psnr.scatter([result.rounded_8bit.level * 2 / np.sqrt(12)], [result.rounded_8bit.psnr],
                         marker="s", color=colour, zorder=3)
         ax_gain.plot(levels, [c.gain for c in result.noise], marker=marker, color=colour, label=label)
+    # A minimum span of 4 dB keeps differences of a few hundredths of a dB from looking like a collapse.
+    low, high = ax_psnr.get_ylim()
+    if high - low < 4:
+        middle = (high + low) / 2
+        ax_psnr.set_ylim(middle - 2, middle + 2)
+    ax_psnr.axvline(PROBE_NOISE, color="gray", linestyle="--", linewidth=0.8)
     ax_psnr.set_xscale("log")
     ax_psnr.set_xlabel("Gaussian noise std added to the translation ([-1, 1] scale)")
     ax_psnr.set_ylabel("reconstruction PSNR (dB)")
-    ax_psnr.set_title("dotted: unperturbed; square: rounded to 8 bits", fontsize=9)
+    ax_psnr.set_title("dotted: unperturbed; square: rounded to 8 bits (placed at its RMS change);\n"
+                      "dashed: std at which the verdict is made", fontsize=8)
     ax_gain.set_xscale("log")
     ax_gain.set_yscale("log")
-    ax_gain.axhline(1.0, color="gray", linewidth=0.8)
+    ax_gain.axhline(1.0, color="gray", linewidth=0.8, label="gain 1")
+    ax_gain.axhline(MIN_GAIN, color="red", linestyle="--", linewidth=0.8, label=f"verdict threshold {MIN_GAIN:g}")
+    ax_gain.axvline(PROBE_NOISE, color="gray", linestyle="--", linewidth=0.8)
     ax_gain.set_xlabel("Gaussian noise std added to the translation ([-1, 1] scale)")
     ax_gain.set_ylabel("RMS change of reconstruction / noise std")
     ax_gain.set_title("noise amplification by the reconstructing generator", fontsize=9)
@@ -82,4 +92,24 @@ def sensitivity_figure(curves: dict[str, DirectionResult], title: str, path: Pat
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def image_grid(rows: dict[str, np.ndarray], title: str, path: Path) -> Path:
+    """Write a grid with one labelled row per entry of ``rows`` (each N x H x W x 3 in [0, 1])."""
+    n_rows = len(rows)
+    n_cols = max(len(images) for images in rows.values())
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.3 * n_cols + 1.5, 1.3 * n_rows), squeeze=False)
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images):
+                ax.imshow(np.clip(images[c], 0, 1), interpolation="nearest")
+            else:
+                ax.axis("off")
+        axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05, top=1 - 0.6 / (1.3 * n_rows))
     return _save(fig, path)

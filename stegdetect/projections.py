@@ -14,6 +14,8 @@ from typing import Callable
 
 import torch
 
+from cyclegan.data import DataError
+
 Projection = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -44,12 +46,19 @@ def target_projections(data_root: Path) -> dict[str, Projection]:
     meta_path = Path(data_root) / "dataset.json"
     if not meta_path.is_file():
         return {}
-    meta = json.loads(meta_path.read_text())
-    if meta.get("kind") == "photo2map" and meta.get("palette"):
-        colours = list(meta["palette"])
-        if meta.get("boundary_colour"):
-            colours.append(meta["boundary_colour"])
-        return {"palette snap": palette_projection(colours)}
+    try:
+        meta = json.loads(meta_path.read_text())
+        if not isinstance(meta, dict):
+            raise ValueError("the top level is not an object")
+        if meta.get("kind") == "photo2map" and meta.get("palette"):
+            colours = list(meta["palette"])
+            if meta.get("boundary_colour"):
+                colours.append(meta["boundary_colour"])
+            if not all(isinstance(c, list) and len(c) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in c) for c in colours):
+                raise ValueError("palette colours must be [R, G, B] lists of integers 0-255")
+            return {"palette snap": palette_projection(colours)}
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{meta_path}: invalid data set description ({exc}); fix or delete it") from exc
     if meta.get("kind") == "photo2gray":
         return {"gray projection": gray_projection}
     return {}

@@ -63,6 +63,7 @@ class DirectionResult:
     noise: list[Condition]
     extra: list[Condition] = field(default_factory=list)
     hidden_information_detected: bool = False
+    verdict: str = "not judged"
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -92,6 +93,7 @@ class DirectionResult:
             noise=[condition(c) for c in values["noise"]],
             extra=[condition(c) for c in values.get("extra", [])],
             hidden_information_detected=values["hidden_information_detected"],
+            verdict=values.get("verdict", "not judged"),
             reasons=list(values.get("reasons", [])),
         )
 
@@ -231,17 +233,28 @@ def judge(
     2. the reconstructing generator amplifies the noise: gain of at least ``min_gain``;
     3. the reconstruction suffers measurably: PSNR falls by at least ``min_drop_db`` dB.
 
-    Sets ``hidden_information_detected`` and ``reasons`` on ``result`` and returns it. The
-    high-frequency energy of the translation is not used: an under-trained generator's
-    transposed-convolution checkerboard raises it without carrying information.
+    Sets ``hidden_information_detected``, ``verdict`` and ``reasons`` on ``result`` and returns it.
+    ``verdict`` is ``"detected"``, ``"not detected"``, or ``"inconclusive"`` when the clean
+    reconstruction is too poor for its loss under noise to mean anything (an under-trained model);
+    ``hidden_information_detected`` is true only for ``"detected"``. The high-frequency energy of
+    the translation is not used: an under-trained generator's transposed-convolution checkerboard
+    raises it without carrying information.
     """
     probe = min(result.noise, key=lambda c: abs(math.log(c.level / probe_noise)))
     drop = result.clean.psnr - probe.psnr
+    drop = 0.0 if abs(drop) < 5e-3 else drop
     checks = {
-        f"clean reconstruction PSNR {result.clean.psnr:.1f} dB >= {min_clean_psnr:g} dB": result.clean.psnr >= min_clean_psnr,
-        f"noise gain {probe.gain:.2f} at std {probe.level:g} >= {min_gain:g}": probe.gain >= min_gain,
-        f"PSNR drop {drop:.2f} dB at std {probe.level:g} >= {min_drop_db:g} dB": drop >= min_drop_db,
+        f"clean reconstruction PSNR {result.clean.psnr:.1f} dB (needs >= {min_clean_psnr:g} dB)": result.clean.psnr >= min_clean_psnr,
+        f"noise gain {probe.gain:.2f} at std {probe.level:g} (needs >= {min_gain:g})": probe.gain >= min_gain,
+        f"PSNR drop {drop:.2f} dB at std {probe.level:g} (needs >= {min_drop_db:g} dB)": drop >= min_drop_db,
     }
-    result.hidden_information_detected = all(checks.values())
-    result.reasons = [("yes: " if passed else "no: ") + text for text, passed in checks.items()]
+    passed = list(checks.values())
+    result.hidden_information_detected = all(passed)
+    if result.hidden_information_detected:
+        result.verdict = "detected"
+    elif not passed[0]:
+        result.verdict = "inconclusive"
+    else:
+        result.verdict = "not detected"
+    result.reasons = [f"{text}: {'pass' if ok else 'fail'}" for text, ok in checks.items()]
     return result

@@ -327,7 +327,7 @@ def test_load_rejects_custom_class(tmp_path, state):
     state["extra"] = CustomObject(3)
     path = written_checkpoint(tmp_path / "custom.pt", {**state, "format": FORMAT, "version": VERSION})
 
-    with pytest.raises(CheckpointError, match="refused as unsafe") as excinfo:
+    with pytest.raises(CheckpointError, match="rejected as unsafe") as excinfo:
         load_checkpoint(path)
 
     assert str(path) in str(excinfo.value)

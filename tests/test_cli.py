@@ -185,3 +185,126 @@ def test_sensitivity_bad_noise_list(tiny_run):
 def test_data_refuses_nonempty_folder(tiny_run):
     result = invoke(cyclegan_cli, ["data", "photo2gray", tiny_run["data"]])
     assert_clean_error(result, tiny_run["data"], "not empty")
+
+
+def test_reveal_same_stem_keeps_both(tiny_run, tmp_path):
+    first = tiny_run["data"] / "testA" / "00000.png"
+    second = tiny_run["data"] / "testB" / "00000.png"
+    result = invoke(stegdetect_cli, ["reveal", first, second, "--out", tmp_path])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "testA_00000_reveal.png").is_file()
+    assert (tmp_path / "testB_00000_reveal.png").is_file()
+
+
+def test_train_zero_steps_rejected(tiny_run, tmp_path):
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", tmp_path / "run", "--steps", "0"])
+    assert_clean_error(result, "steps")
+
+
+def test_resume_below_reached_step(tiny_run):
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", tiny_run["run"], "--resume", "--steps", "1"])
+    assert_clean_error(result, "--steps 1", "already reached")
+
+
+def test_export_refuses_existing_target(tiny_run, tmp_path):
+    target = tmp_path / "slim.pt"
+    assert invoke(cyclegan_cli, ["export", tiny_run["checkpoint"], target]).exit_code == 0
+    result = invoke(cyclegan_cli, ["export", tiny_run["checkpoint"], target])
+    assert_clean_error(result, target, "--force")
+    assert invoke(cyclegan_cli, ["export", tiny_run["checkpoint"], target, "--force"]).exit_code == 0
+
+
+def test_export_refuses_own_source(tiny_run):
+    result = invoke(cyclegan_cli, ["export", tiny_run["checkpoint"], tiny_run["checkpoint"], "--force"])
+    assert_clean_error(result, "own source")
+    assert torch.load(tiny_run["checkpoint"], weights_only=True)["D_A"]
+
+
+def test_translate_refuses_overwriting_inputs(tiny_run):
+    folder = tiny_run["data"] / "testA"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    result = invoke(cyclegan_cli, ["translate", "--checkpoint", tiny_run["checkpoint"], "--images", folder, "--out", folder])
+    assert_clean_error(result, "--out must differ")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_translate_size_not_multiple(tiny_run, tmp_path):
+    result = invoke(cyclegan_cli, ["translate", "--checkpoint", tiny_run["checkpoint"],
+                                   "--images", tiny_run["data"] / "testA", "--out", tmp_path, "--size", "30"])
+    assert_clean_error(result, "--size 30", "multiple of 4")
+
+
+def test_train_rejects_unreadable_image(tiny_run, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_run["data"], data)
+    (data / "trainA" / "zz.png").write_text("not an image")
+    result = invoke(cyclegan_cli, ["train", data, "--out", tmp_path / "run", *TINY_TRAIN])
+    assert_clean_error(result, "zz.png", "not a readable image")
+
+
+def test_resume_rejects_changed_options(tiny_run):
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", tiny_run["run"], "--resume", "--cycle-noise", "0.1"])
+    assert_clean_error(result, "--cycle-noise", "cannot change when resuming")
+
+
+def test_resume_with_moved_data(tiny_run, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_run["data"], data)
+    run = tmp_path / "run"
+    assert invoke(cyclegan_cli, ["train", data, "--out", run, *TINY_TRAIN]).exit_code == 0
+    moved = tmp_path / "moved"
+    data.rename(moved)
+    result = invoke(cyclegan_cli, ["train", moved, "--out", run, "--resume", "--steps", "4"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "config.json").read_text())["dataroot"] == str(moved.resolve())
+
+
+def test_train_bad_device(tiny_run, tmp_path):
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", tmp_path / "run", "--device", "bogus"])
+    assert_clean_error(result, "--device 'bogus'")
+
+
+def test_train_nan_cycle_noise(tiny_run, tmp_path):
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", tmp_path / "run", "--cycle-noise", "nan"])
+    assert_clean_error(result, "cycle_noise", "finite")
+
+
+def test_train_out_under_a_file(tiny_run, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", blocker / "run", *TINY_TRAIN])
+    assert_clean_error(result, "afile")
+
+
+def test_sensitivity_limit_zero(tiny_run):
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"], "--images", tiny_run["data"], "--limit", "0"])
+    assert result.exit_code == 2
+    assert "--limit" in result.output
+
+
+def test_sensitivity_nan_noise(tiny_run):
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"], "--images", tiny_run["data"], "--noise", "nan"])
+    assert_clean_error(result, "--noise", "finite")
+
+
+def test_sensitivity_malformed_dataset_json(tiny_run, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_run["data"], data)
+    (data / "dataset.json").write_text('{"kind": "photo2map", "palette": [[1, 2], [3]]}')
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"], "--images", data])
+    assert_clean_error(result, "dataset.json", "invalid data set description")
+
+
+def test_sensitivity_oversized_config_rejected(tiny_run, tmp_path):
+    state = torch.load(tiny_run["checkpoint"], weights_only=True)
+    state["config"]["ngf"] = 20000
+    bomb = tmp_path / "bomb.pt"
+    torch.save(state, bomb)
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", bomb, "--images", tiny_run["data"]])
+    assert_clean_error(result, bomb, "ngf 20000")

@@ -429,8 +429,10 @@ def test_photo2gray_photos_keep_colour(photo2gray):
     ("kwargs", "message"),
     [
         ({"kind": "photo2sketch"}, "unknown data set kind"),
-        ({"kind": "photo2map", "size": 4}, "size must be at least 8"),
-        ({"kind": "photo2map", "n_train": 0}, "image counts at least 1"),
+        ({"kind": "photo2map", "size": 4}, r"--size 4 is outside \[8, 128\]"),
+        ({"kind": "photo2map", "size": 129}, r"--size 129 is outside"),
+        ({"kind": "photo2map", "n_train": 0}, "--n-train 0 and --n-test 50 must be at least 1"),
+        ({"kind": "photo2map", "palette_size": 1}, "--palette 1 must be between 2 and 8"),
     ],
 )
 def test_build_dataset_rejects_arguments(tmp_path, kwargs, message):
@@ -448,5 +450,5 @@ def test_map_colours_spread(n_colours, expected_rows):
 
 @pytest.mark.parametrize("n_colours", [1, 9])
 def test_map_colours_rejects_size(n_colours):
-    with pytest.raises(ValueError, match="palette size"):
+    with pytest.raises(ValueError, match=f"--palette {n_colours} must be between 2 and 8"):
         map_colours(n_colours)

@@ -83,19 +83,22 @@ def test_judge_detects_stego_pair(images):
     forward, backward = stego_pair(epsilon=0.02)
     result = judge(sweep(forward, backward, images))
     assert result.hidden_information_detected
-    assert all(reason.startswith("yes") for reason in result.reasons)
+    assert all(reason.endswith("pass") for reason in result.reasons)
+    assert result.verdict == "detected"
 
 
 def test_judge_passes_open_pair(images):
     result = judge(sweep(lambda x: x, lambda y: y, images))
     assert not result.hidden_information_detected
+    assert result.verdict == "not detected"
 
 
 def test_judge_requires_good_clean_reconstruction(images):
     forward, backward = stego_pair(epsilon=0.02)
     result = judge(sweep(forward, lambda y: backward(y) * 0.2, images))
     assert not result.hidden_information_detected
-    assert result.reasons[0].startswith("no: clean")
+    assert result.reasons[0].endswith("fail")
+    assert result.verdict == "inconclusive"
 
 
 def test_result_dict_round_trip(images):

@@ -460,3 +460,28 @@ def test_resume_from_export_raises(two_step_run, tmp_path):
 
     with pytest.raises(RunError, match="lacks D_A, D_B, opt_G"):
         Trainer(None, out, resume=True)
+
+
+def test_unreadable_image_mid_run_keeps_progress(two_step_run):
+    from cyclegan.data import DataError
+
+    trainer = Trainer(None, two_step_run, resume=True, steps=6)
+    for path in (Path(trainer.config.dataroot) / "trainA").iterdir():
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+
+    with pytest.raises(DataError):
+        trainer.train(progress=False)
+
+    assert load_checkpoint(two_step_run / "checkpoints" / "latest.pt")["step"] == 2
+
+
+def test_resume_drops_log_rows_after_checkpoint(two_step_run):
+    log = two_step_run / "losses.csv"
+    with open(log, "a") as handle:
+        handle.write("3,0.1,0.0002,1,1,1,1,1,1,1,1\n")
+
+    trainer = Trainer(None, two_step_run, resume=True, steps=4)
+    trainer.train(progress=False)
+    steps = [row[0] for row in read_losses(log)[1:]]
+
+    assert steps == ["1", "2", "3", "4"]

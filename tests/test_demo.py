@@ -1,0 +1,50 @@
+"""The demo script, end to end. Marked slow: each test takes about a minute on 2 cores."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PRETRAINED = ROOT / "examples" / "pretrained"
+
+pytestmark = pytest.mark.slow
+
+
+def run_demo(out: Path, *args: str) -> dict:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py"), "--out", str(out), *args],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    assert "report:" in completed.stdout
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_demo_retrain_writes_report(tmp_path):
+    summary = run_demo(tmp_path / "demo", "--retrain", "--steps", "20")
+
+    assert summary["retrained"] is True
+    assert set(summary["models"]) == {"undefended", "defended"}
+    assert summary["models"]["defended"]["cycle_noise"] == 0.1
+    for model in summary["models"].values():
+        assert set(model["directions"]) == {"AB", "BA"}
+        assert isinstance(model["hidden_information_detected"], bool)
+        assert len(model["reveal"]) == 3
+    assert (tmp_path / "demo" / "summary.md").read_text().startswith("# stegdetect demo")
+    assert (tmp_path / "demo" / "comparison.png").is_file()
+    assert (tmp_path / "demo" / "runs" / "defended" / "config.json").is_file()
+    config = json.loads((tmp_path / "demo" / "runs" / "defended" / "config.json").read_text())
+    assert config["cycle_noise"] == 0.1
+    assert config["steps"] == 20
+
+
+@pytest.mark.skipif(not (PRETRAINED / "photo2map_undefended.pt").is_file(), reason="no shipped weights")
+def test_demo_pretrained_verdicts(tmp_path):
+    summary = run_demo(tmp_path / "demo")
+
+    assert summary["retrained"] is False
+    assert summary["models"]["undefended"]["directions"]["AB"]["hidden_information_detected"] is True
+    assert summary["models"]["defended"]["directions"]["AB"]["hidden_information_detected"] is False
