@@ -58,7 +58,7 @@ def _build(kind: str, out: Path, **kwargs) -> None:
 def data_photo2map(out: Path, size: int, n_train: int, n_test: int, seed: int, palette_size: int, no_boundaries: bool) -> None:
     """Photo crops (A) and flat-colour maps of other crops (B), written to OUT.
 
-    testA_truth/ holds the true map of every testA photo.
+    testA_truth/ contains the true map of every testA photo.
     """
     _build("photo2map", out, size=size, n_train=n_train, n_test=n_test, seed=seed,
            palette_size=palette_size, boundaries=not no_boundaries)

@@ -25,7 +25,7 @@ def list_images(folder: str | Path) -> list[Path]:
     Raises
     ------
     DataError
-        If the folder is missing or holds no file with an image suffix.
+        If the folder is missing or contains no file with an image suffix.
     """
     folder = Path(folder)
     if folder.is_file():

@@ -1,6 +1,6 @@
 """Unpaired data sets built from the photographs that ship with scikit-image and scikit-learn.
 
-Domain A holds crops of colour photographs. Domain B holds renderings of *other* crops that throw
+Domain A contains crops of colour photographs. Domain B contains renderings of *other* crops that throw
 information away (a flat-colour map, or grayscale), so a CycleGAN that reconstructs A from B well must
 get that information from somewhere other than the visible image. Nothing is downloaded.
 """
@@ -167,7 +167,7 @@ def build_dataset(
 
     Notes
     -----
-    ``testA_truth/`` holds the rendering of every ``testA`` photo (its true map or gray image), so
+    ``testA_truth/`` contains the rendering of every ``testA`` photo (its true map or gray image), so
     translation quality can be measured against ground truth.
     """
     if kind not in ("photo2map", "photo2gray"):

@@ -105,7 +105,10 @@ def _load_fixed_batch(root: Path, size: int, count: int = 4) -> dict[str, torch.
 
 @torch.no_grad()
 def save_samples(nets: Networks, batch: dict[str, torch.Tensor], path: Path, device: torch.device) -> None:
-    """Write a grid image: rows A, G_AB(A), G_BA(G_AB(A)), B, G_BA(B), G_AB(G_BA(B)), one column per image."""
+    """Write a grid image: rows A, G_AB(A), G_BA(G_AB(A)), B, G_BA(B), G_AB(G_BA(B)), one column per image.
+
+    Images smaller than 128 px are enlarged by pixel repetition so that the grid is readable.
+    """
     rows = []
     for domain, forward, backward in (("A", nets.G_AB, nets.G_BA), ("B", nets.G_BA, nets.G_AB)):
         real = batch[domain].to(device)
@@ -114,8 +117,11 @@ def save_samples(nets: Networks, batch: dict[str, torch.Tensor], path: Path, dev
     grid = np.concatenate(
         [np.concatenate([to_uint8(image) for image in row], axis=1) for row in rows], axis=0
     )
+    scale = max(1, 128 // batch["A"].shape[-1])
+    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    if not cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -230,8 +236,8 @@ class Trainer:
         self.pool_B.load_state_dict(state["pool_B"])
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
-        # The saved optimizer contains the rate of the old schedule; a changed --steps changes the
-        # schedule, so set the rate for the next step from the current one.
+        # The saved optimizer contains the rate of the old schedule. A changed --steps changes the
+        # schedule, so the rate for the next step is set from the new one.
         for optimizer, scheduler in zip((self.opt_G, self.opt_D), self.schedulers):
             for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs):
                 group["lr"] = base_lr * lr_factor(self.step, self.config)

@@ -33,7 +33,7 @@ def main(verbose: bool) -> None:
             logging.getLogger(name).setLevel(logging.DEBUG)
 
 
-# About 16 megapixels: the analysis holds several float64 copies of the image (about 0.4 GB each).
+# About 16 megapixels: the analysis keeps several float64 copies of the image (about 0.4 GB each).
 MAX_PIXELS = 4096 * 4096
 
 

@@ -209,8 +209,10 @@ def sweep(
 # Verdict thresholds. A reconstructing generator that reads what the translation shows openly maps
 # a small perturbation of its input to a change of about the same size (gain near 1 or below). One
 # that decodes a hidden low-amplitude code has to amplify: to restore detail of amplitude D from a
-# code of amplitude a, its gain is about D / a. The values below were chosen from the measurements
-# listed in the README, where defended and undefended models fall on either side of them.
+# code of amplitude a, its gain is about D / a. A synthetic coded pair (a = 0.02) has a gain of 50;
+# every trained model measured in examples/README.md had a gain of 0.3 to 2.4 at std 0.01.
+# NOTE: no trained model has yet reached the fragile regime, so these thresholds separate the
+# synthetic code from trained models but are not validated on a real fragile code.
 PROBE_NOISE = 0.01
 MIN_GAIN = 3.0
 MIN_PSNR_DROP_DB = 1.0

@@ -41,10 +41,16 @@ def test_demo_retrain_writes_report(tmp_path):
     assert config["steps"] == 20
 
 
-@pytest.mark.skipif(not (PRETRAINED / "photo2map_undefended.pt").is_file(), reason="no shipped weights")
-def test_demo_pretrained_verdicts(tmp_path):
+@pytest.mark.skipif(not (PRETRAINED / "measured.json").is_file(), reason="no shipped weights")
+def test_demo_pretrained_reproduces_record(tmp_path):
+    """The shipped weights give the verdicts and PSNRs recorded beside them in measured.json."""
+    record = json.loads((PRETRAINED / "measured.json").read_text())
     summary = run_demo(tmp_path / "demo")
 
     assert summary["retrained"] is False
-    assert summary["models"]["undefended"]["directions"]["AB"]["hidden_information_detected"] is True
-    assert summary["models"]["defended"]["directions"]["AB"]["hidden_information_detected"] is False
+    for name, expected in record["models"].items():
+        for direction, values in expected.items():
+            result = summary["models"][name]["directions"][direction]
+            assert result["verdict"] == values["verdict"]
+            assert result["clean"]["psnr"] == pytest.approx(values["clean_psnr"], abs=0.05)
+            assert result["noise_psnr"][-1] == pytest.approx(values["noise_0.1_psnr"], abs=0.1)
