@@ -221,18 +221,22 @@ def summary_markdown(summary: dict) -> str:
     lines += [f"Models: {source}. Wall time {summary['wall_seconds'] / 60:.1f} min, peak RSS {summary['peak_rss_mb']} MB.", ""]
     steps = ", ".join(f"{name} {model['training_steps']}" for name, model in summary["models"].items())
     lines += [f"Training steps: {steps}.", ""]
-    lines += ["| model | cycle noise | cycle | clean PSNR (dB) | 8-bit | noise 0.01 | noise 0.1 | gain at 0.01 | verdict |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| model | cycle noise | cycle | clean PSNR (dB) | 8-bit | noise 0.01 | noise 0.1 | gain at 0.01 | B projection | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, model in summary["models"].items():
         for direction, r in model["directions"].items():
             noise = {c["level"]: c for c in r["noise"]}
             verdict = r["verdict"]
+            projection = ", ".join(f"{c['psnr']:.2f}" for c in r["extra"]) or "-"
             lines.append(
                 f"| {name} | {model['cycle_noise']} | {direction} | {r['clean']['psnr']:.2f} | {r['rounded_8bit']['psnr']:.2f} | "
                 f"{noise.get(0.01, {}).get('psnr', float('nan')):.2f} | {noise.get(0.1, {}).get('psnr', float('nan')):.2f} | "
-                f"{noise.get(0.01, {}).get('gain', float('nan')):.2f} | {verdict} |"
+                f"{noise.get(0.01, {}).get('gain', float('nan')):.2f} | {projection} | {verdict} |"
             )
-    lines += ["", "Figures: `comparison.png` (reconstruction PSNR against noise, both models), `examples.png` (translations, "
+    lines += ["", "PSNRs are in dB. 'B projection' is the PSNR after snapping the translation onto domain B "
+              "(palette or gray): a large loss there with no loss under noise means the reconstruction uses a "
+              "small but noise-robust signal.", ""]
+    lines += ["Figures: `comparison.png` (reconstruction PSNR against noise, both models), `examples.png` (translations, "
               "revealed residuals and reconstructions), "
               "`<model>/reveal/` (CLAHE and FFT views of translations), `<model>/sensitivity/`.", ""]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -329,8 +330,10 @@ def test_train_writes_samples(tiny_config, tmp_path):
 
     assert [p.name for p in samples] == ["step_0000002.png", "step_0000004.png"]
     grid = cv2.imread(str(samples[-1]))
-    # Six rows (A, G_AB(A), its reconstruction, and the same for B) and one column per test image.
-    assert grid.shape == (6 * 16, 2 * 16, 3)
+    # Six rows (A, G_AB(A), its reconstruction, and the same for B) and one column per test image,
+    # each 16 px image enlarged 8 times to 128 px.
+    assert grid.shape == (6 * 128, 2 * 128, 3)
+    assert np.array_equal(grid[:8, :8], np.broadcast_to(grid[0, 0], (8, 8, 3)))
 
 
 def test_train_writes_snapshots(tiny_config, tmp_path):
