@@ -116,9 +116,9 @@ def train(dataroot: Path, out: Path, resume: bool, no_flip: bool, quiet: bool, *
 
     With --resume the run continues with the config saved in --out; DATAROOT replaces the saved
     data folder (so moved data can be found), --steps may extend the run, and other options are
-    ignored.
+    rejected.
     """
-    from .train import RunError, Trainer
+    from .train import Trainer
 
     steps = options.pop("steps")
     if resume:
@@ -132,21 +132,16 @@ def train(dataroot: Path, out: Path, resume: bool, no_flip: bool, quiet: bool, *
                 f"{', '.join(ignored)} cannot change when resuming; the run keeps the config in "
                 f"{out / 'config.json'} (only --steps can extend it). Start a new --out for other settings"
             )
-    try:
-        config = None if resume else TrainConfig(
-            dataroot=str(dataroot.resolve()), flip=not no_flip,
-            steps=DEFAULTS.steps if steps is None else steps, **options,
-        )
-        trainer = Trainer(config, out, resume=resume, steps=steps, dataroot=dataroot if resume else None)
-    except (DataError, CheckpointError, RunError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    config = None if resume else TrainConfig(
+        dataroot=str(dataroot.resolve()), flip=not no_flip,
+        steps=DEFAULTS.steps if steps is None else steps, **options,
+    )
+    trainer = Trainer(config, out, resume=resume, steps=steps, dataroot=dataroot if resume else None)
     try:
         checkpoint = trainer.train(progress=not quiet)
     except KeyboardInterrupt:
         click.echo(f"interrupted; state saved to {trainer.checkpoint_path}, continue with --resume", err=True)
         sys.exit(130)
-    except DataError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"finished {trainer.step} steps; checkpoint {checkpoint}")
 
 
@@ -161,10 +156,7 @@ def export(checkpoint: Path, target: Path, force: bool) -> None:
 
     if target.exists() and not force:
         raise click.ClickException(f"{target}: file exists; pass --force to replace it")
-    try:
-        export_generators(checkpoint, target)
-    except CheckpointError as exc:
-        raise click.ClickException(str(exc)) from exc
+    export_generators(checkpoint, target)
     click.echo(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
 
 

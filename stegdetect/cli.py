@@ -12,7 +12,7 @@ import click
 from cyclegan.errors import user_errors
 import numpy as np
 
-from cyclegan.data import DataError, IMAGE_SUFFIXES, list_images, read_rgb
+from cyclegan.data import DataError, list_images, read_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
     from cyclegan.train import pick_device
 
     from .figures import sensitivity_figure
-    from .runner import DirectionSpec, run_sensitivity
+    from .runner import run_sensitivity
 
     try:
         levels = tuple(float(v) for v in noise_levels.split(","))

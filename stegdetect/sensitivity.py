@@ -13,7 +13,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
