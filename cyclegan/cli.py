@@ -10,9 +10,7 @@ import click
 
 from .errors import user_errors
 
-from .checkpoint import CheckpointError
 from .config import TrainConfig
-from .data import DataError
 from .models import NORMS
 
 
@@ -178,11 +176,8 @@ def translate(checkpoint: Path, images: Path, out: Path, direction: str, size: i
     from .data import list_images, load_image_tensor, to_uint8
     from .train import pick_device
 
-    try:
-        G_AB, G_BA, config, _ = load_generators(checkpoint, pick_device(device))
-        files = list_images(images)
-    except (CheckpointError, DataError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    G_AB, G_BA, config, _ = load_generators(checkpoint, pick_device(device))
+    files = list_images(images)
     if out.exists() and out.resolve() == images.resolve():
         raise click.ClickException(f"{out}: --out must differ from --images, or the inputs would be overwritten")
     stems = [path.stem for path in files]
@@ -196,10 +191,7 @@ def translate(checkpoint: Path, images: Path, out: Path, direction: str, size: i
     net = G_AB if direction == "AB" else G_BA
     out.mkdir(parents=True, exist_ok=True)
     for path in tqdm(files, desc=f"translate {direction}", unit="image"):
-        try:
-            image = load_image_tensor(path, size).to(device)
-        except DataError as exc:
-            raise click.ClickException(str(exc)) from exc
+        image = load_image_tensor(path, size).to(device)
         with torch.no_grad():
             result = to_uint8(net(image[None])[0])
         target = out / f"{path.stem}.png"

@@ -100,16 +100,21 @@ class TrainConfig:
                 raise ValueError(f"{name} {value!r} has the wrong type")
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}")
+
         for name, (low, high) in _BOUNDS.items():
             if not low <= getattr(self, name) <= high:
                 raise ValueError(f"{name} {getattr(self, name)} is outside the supported range [{low}, {high}]")
+
         if self.norm_g not in NORMS or self.norm_d not in NORMS:
             raise ValueError(f"norm_g and norm_d must be one of {', '.join(NORMS)}")
         if self.lr <= 0 or self.lr_d <= 0:
             raise ValueError(f"learning rates must be positive, got lr {self.lr} and lr_d {self.lr_d}")
+
+        # _BOUNDS already keeps size, ngf, ndf and batch_size at 1 or more.
         factor = 2**self.n_downsampling
-        if self.size <= 0 or self.size % factor:
-            raise ValueError(f"size {self.size} must be a positive multiple of {factor}")
+        if self.size % factor:
+            raise ValueError(f"size {self.size} must be a multiple of {factor}")
+
         # Each of the PatchGAN's stride-2 layers halves the image and its last two 4x4 convolutions
         # remove one pixel each, so at least one score remains only from 3 * 2**n_layers_d pixels.
         min_size = 3 * 2**self.n_layers_d
@@ -118,11 +123,11 @@ class TrainConfig:
                 f"size {self.size} is too small for a PatchGAN with n_layers_d {self.n_layers_d}; "
                 f"use size >= {min_size} or fewer discriminator layers"
             )
+
         if self.load_size < self.size:
             raise ValueError(f"load_size {self.load_size} must be at least size {self.size}")
-        for name in ("ngf", "ndf", "batch_size", "steps"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.steps <= 0:
+            raise ValueError(f"steps must be positive, got {self.steps}")
         if not 0 <= self.decay_steps <= self.steps:
             raise ValueError(f"decay_steps {self.decay_steps} must be between 0 and steps {self.steps}")
         if self.cycle_noise < 0:

@@ -85,6 +85,12 @@ def load_image_tensor(path: str | Path, size: int | None = None) -> torch.Tensor
     return to_tensor(image)
 
 
+def load_folder(folder: str | Path, size: int, limit: int | None = None) -> torch.Tensor:
+    """Read the first ``limit`` images of a folder (by name) as an N x 3 x size x size tensor in [-1, 1]."""
+    files = list_images(folder)[:limit]
+    return torch.stack([load_image_tensor(f, size) for f in files])
+
+
 def check_dataroot(root: str | Path) -> None:
     """Raise ``DataError`` unless ``root`` has image folders ``trainA`` and ``trainB``."""
     root = Path(root)

@@ -158,7 +158,7 @@ class ResnetGenerator(nn.Module):
 class PatchDiscriminator(nn.Module):
     """PatchGAN discriminator that scores overlapping patches as real or fake.
 
-    With ``n_layers=3`` each output value sees a 70x70 patch of the input. The first layer has no
+    With ``n_layers=3`` each output value depends on a 70x70 patch of the input. The first layer has no
     normalization and all activations are LeakyReLU(0.2), as in pix2pix and CycleGAN. The output is
     a map of raw scores (no sigmoid), suited to the least-squares GAN loss.
     """

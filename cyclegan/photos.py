@@ -102,9 +102,9 @@ def map_colours(n_colours: int) -> np.ndarray:
 def render_map(photo: np.ndarray, palette: KMeans, colours: np.ndarray, boundaries: bool = True) -> np.ndarray:
     """Render a photo crop as a flat-colour map.
 
-    The crop is smoothed (Gaussian, sigma 1 px), every pixel is classified by its nearest palette
-    centre in CIELAB, isolated pixels are removed by a 3x3 median filter on the class labels
-    (ordered by lightness), each class is painted in its map colour, and the boundaries between classes are drawn
+    The crop is smoothed (Gaussian, sigma 1 px) and every pixel is classified by its nearest palette
+    centre in CIELAB. Isolated pixels are removed by a 3x3 median filter on the class labels
+    (ordered by lightness). Then each class is painted in its map colour, and the boundaries between classes are drawn
     in dark gray. This is many-to-one: texture and exact colours are lost.
     """
     smooth = cv2.GaussianBlur(photo, (0, 0), 1.0)

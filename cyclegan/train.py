@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from .checkpoint import NETWORKS, build_generator, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import UnpairedDataset, check_dataroot, list_images, load_image_tensor, seed_worker, to_uint8
+from .data import UnpairedDataset, check_dataroot, load_folder, seed_worker, to_uint8
 from .defenses import cycle_perturb
 from .losses import lsgan_loss
 from .models import PatchDiscriminator, init_weights
@@ -98,8 +98,7 @@ def _load_fixed_batch(root: Path, size: int, count: int = 4) -> dict[str, torch.
     batch = {}
     for domain in ("A", "B"):
         folder = root / f"test{domain}"
-        files = list_images(folder if folder.is_dir() else root / f"train{domain}")[:count]
-        batch[domain] = torch.stack([load_image_tensor(f, size) for f in files])
+        batch[domain] = load_folder(folder if folder.is_dir() else root / f"train{domain}", size, count)
     return batch
 
 

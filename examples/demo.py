@@ -38,8 +38,8 @@ MARKER = ".stegdetect-demo"
 # Training settings of the demo, chosen by the experiments listed in examples/README.md. Generators
 # use layer normalization (GroupNorm with one group), because instance norm removes each crop's mean
 # colour, and an input skip so that full-resolution detail can reach the translation. The
-# discriminator is a 2-layer PatchGAN without normalization, so that it sees absolute colours, and
-# its learning rate and the adversarial weight are raised to push translations into domain B.
+# discriminator is a 2-layer PatchGAN without normalization, so that absolute colours reach it. Its
+# learning rate and the adversarial weight are raised to push translations into domain B.
 COMMON_OPTIONS = [
     "--size", "32", "--ngf", "16", "--n-blocks", "6", "--norm-g", "layer", "--input-skip",
     "--ndf", "32", "--n-layers-d", "2", "--norm-d", "none", "--lr-d", "0.0004", "--lambda-gan", "3",
@@ -192,7 +192,7 @@ def write_examples(checkpoints: dict[str, Path], data: Path, path: Path, count: 
 
     from cyclegan.checkpoint import load_generators
     from stegdetect.reveal import reveal_residual
-    from stegdetect.runner import load_folder
+    from cyclegan.data import load_folder
 
     photos = load_folder(data / "testA", 32, count)
     truths = load_folder(data / "testA_truth", 32, count)

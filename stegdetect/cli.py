@@ -12,7 +12,7 @@ import click
 from cyclegan.errors import user_errors
 import numpy as np
 
-from cyclegan.data import DataError, list_images, read_rgb
+from cyclegan.data import list_images, read_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +38,7 @@ MAX_PIXELS = 4096 * 4096
 
 
 def _read_unit(path: Path) -> np.ndarray:
-    try:
-        image = read_rgb(path)
-    except DataError as exc:
-        raise click.ClickException(str(exc)) from exc
+    image = read_rgb(path)
     height, width = image.shape[:2]
     if height * width > MAX_PIXELS:
         raise click.ClickException(
@@ -111,10 +108,7 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            try:
-                files += list_images(path)
-            except DataError as exc:
-                raise click.ClickException(str(exc)) from exc
+            files += list_images(path)
         elif not path.exists():
             raise click.ClickException(f"{path}: file not found")
         else:
@@ -144,7 +138,7 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
     A reconstruction that collapses under invisible noise, because the reconstructing generator
     amplifies it, is reported as hidden information detected.
     """
-    from cyclegan.checkpoint import CheckpointError, check_size, load_generators
+    from cyclegan.checkpoint import check_size, load_generators
     from cyclegan.train import pick_device
 
     from .figures import sensitivity_figure
@@ -156,18 +150,13 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
         raise click.ClickException(f"--noise {noise_levels!r}: expected comma-separated numbers") from exc
     if not levels or any(not math.isfinite(v) or v <= 0 for v in levels):
         raise click.ClickException(f"--noise {noise_levels!r}: every std must be a positive finite number")
-    try:
-        G_AB, G_BA, config, step = load_generators(checkpoint, pick_device(device))
-    except CheckpointError as exc:
-        raise click.ClickException(str(exc)) from exc
+    G_AB, G_BA, config, step = load_generators(checkpoint, pick_device(device))
 
     specs = _direction_specs(images, direction)
-    try:
-        results = run_sensitivity(
-            G_AB, G_BA, specs, check_size(size or config.size, config), levels, limit=limit, seed=seed, device=device, progress=not as_json
-        )
-    except (DataError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    results = run_sensitivity(
+        G_AB, G_BA, specs, check_size(size or config.size, config), levels,
+        limit=limit, seed=seed, device=device, progress=not as_json,
+    )
 
     payload = {
         "checkpoint": str(checkpoint),

@@ -40,9 +40,9 @@ def reveal_figure(
         ax.set_title(label, fontsize=9)
 
     rms_levels = np.sqrt(tile_map) * 255
-    shown = axes[3].imshow(rms_levels, cmap="magma", interpolation="nearest")
+    energy_image = axes[3].imshow(rms_levels, cmap="magma", interpolation="nearest")
     axes[3].set_title("high-frequency RMS per tile\n(8-bit levels)", fontsize=9)
-    fig.colorbar(shown, ax=axes[3], fraction=0.046)
+    fig.colorbar(energy_image, ax=axes[3], fraction=0.046)
 
     axes[4].imshow(np.log10(spectrum + 1e-12), cmap="viridis", extent=(-0.5, 0.5, 0.5, -0.5))
     axes[4].set_title("log10 power spectrum\n(cycles/pixel)", fontsize=9)
@@ -56,9 +56,9 @@ def reveal_figure(
 def sensitivity_figure(curves: dict[str, DirectionResult], title: str, path: Path) -> Path:
     """Plot reconstruction PSNR against the Gaussian noise added to the translation.
 
-    ``curves`` maps a legend label to a result. The clean PSNR is a dotted line; the 8-bit PSNR is a
-    square at the RMS change that uniform rounding causes, 2 / 255 / sqrt(12), about 0.0023 on the
-    [-1, 1] scale.
+    ``curves`` maps a legend label to a result. The clean PSNR is drawn as a dotted line. The 8-bit
+    PSNR is a square placed at the RMS change that uniform rounding causes, 2 / 255 / sqrt(12), which
+    is about 0.0023 on the [-1, 1] scale.
     """
     fig, (ax_psnr, ax_gain) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     for (label, result), colour in zip(curves.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):

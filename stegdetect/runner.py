@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from cyclegan.data import list_images, load_image_tensor
+from cyclegan.data import load_folder
 
 from .projections import Projection
 from .sensitivity import DEFAULT_NOISE_LEVELS, DirectionResult, judge, sweep
@@ -20,12 +20,6 @@ class DirectionSpec:
     direction: str
     folder: Path
     projections: dict[str, Projection] = field(default_factory=dict)
-
-
-def load_folder(folder: Path, size: int, limit: int | None = None) -> torch.Tensor:
-    """Read the images of a folder as an N x 3 x size x size tensor in [-1, 1]."""
-    files = list_images(folder)[:limit]
-    return torch.stack([load_image_tensor(f, size) for f in files])
 
 
 def run_sensitivity(

@@ -235,9 +235,9 @@ def judge(
     3. the reconstruction suffers measurably: PSNR falls by at least ``min_drop_db`` dB.
 
     Sets ``hidden_information_detected``, ``verdict`` and ``reasons`` on ``result`` and returns it.
-    ``verdict`` is ``"detected"``, ``"not detected"``, or ``"inconclusive"`` when the clean
-    reconstruction is too poor for its loss under noise to mean anything (an under-trained model);
-    ``hidden_information_detected`` is true only for ``"detected"``. The high-frequency energy of
+    ``verdict`` is ``"detected"`` or ``"not detected"``. It is ``"inconclusive"`` when the clean
+    reconstruction is too poor for its loss under noise to mean anything, as for an under-trained
+    model. ``hidden_information_detected`` is true only for ``"detected"``. The high-frequency energy of
     the translation is not used: an under-trained generator's transposed-convolution checkerboard
     raises it without carrying information.
     """
