@@ -102,6 +102,7 @@ def build_generator(config: TrainConfig) -> ResnetGenerator:
     return ResnetGenerator(
         ngf=config.ngf, n_blocks=config.n_blocks, norm=config.norm_g,
         n_downsampling=config.n_downsampling, input_skip=config.input_skip,
+        residual=config.residual_g,
     )
 
 

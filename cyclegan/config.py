@@ -40,6 +40,7 @@ _TYPES = {
     "lambda_cycle": (int, float), "lambda_identity": (int, float), "lambda_gan": (int, float),
     "cycle_noise": (int, float), "lr": (int, float), "lr_d": (int, float),
 }
+_FLAGS = ("input_skip", "residual_g", "flip")
 
 
 @dataclass
@@ -61,6 +62,7 @@ class TrainConfig:
     n_layers_d: int = 3
     norm_g: str = "instance"
     input_skip: bool = False
+    residual_g: bool = False
     norm_d: str = "instance"
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
@@ -100,6 +102,9 @@ class TrainConfig:
                 raise ValueError(f"{name} {value!r} has the wrong type")
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}")
+        for name in _FLAGS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} {getattr(self, name)!r} must be true or false")
 
         for name, (low, high) in _BOUNDS.items():
             if not low <= getattr(self, name) <= high:

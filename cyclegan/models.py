@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 NORMS = ("instance", "batch", "layer", "none")
+# Largest |x| fed to atanh by a residual generator; atanh(0.999) is about 3.8.
+RESIDUAL_CLAMP = 0.999
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
@@ -93,6 +95,11 @@ class ResnetGenerator(nn.Module):
         Concatenate the input image to the features before the last 7x7 convolution. Not part of
         CycleGAN: it lets the generator pass full-resolution detail and absolute colour, which the
         down-sampling path and instance norm lose.
+    residual : bool
+        Add the last convolution's output to the input before the output tanh, so the generator
+        predicts a change of its input (``tanh(atanh(x) + r)``). Not part of CycleGAN. With
+        :func:`init_weights` the last convolution starts at zero, so an untrained generator is the
+        identity.
     """
 
     def __init__(
@@ -105,10 +112,12 @@ class ResnetGenerator(nn.Module):
         n_downsampling: int = 2,
         dropout: float = 0.0,
         input_skip: bool = False,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         self.n_downsampling = n_downsampling
         self.input_skip = input_skip
+        self.residual = residual
         bias = _conv_bias(norm)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
@@ -140,7 +149,8 @@ class ResnetGenerator(nn.Module):
 
         self.model = nn.Sequential(*layers)
         head_channels = channels + (in_channels if input_skip else 0)
-        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(head_channels, out_channels, 7), nn.Tanh())
+        # The output tanh is applied in forward, after the optional residual.
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(head_channels, out_channels, 7))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         factor = 2**self.n_downsampling
@@ -152,7 +162,11 @@ class ResnetGenerator(nn.Module):
         features = self.model(x)
         if self.input_skip:
             features = torch.cat([features, x], dim=1)
-        return self.head(features)
+        out = self.head(features)
+        if self.residual:
+            # Clamp so that pixels at exactly -1 or 1 stay finite under atanh.
+            out = out + torch.atanh(x.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP))
+        return torch.tanh(out)
 
 
 class PatchDiscriminator(nn.Module):
@@ -189,7 +203,10 @@ class PatchDiscriminator(nn.Module):
 
 
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
-    """Initialize convolution weights from N(0, gain) and norm scales from N(1, gain), as CycleGAN does."""
+    """Initialize convolution weights from N(0, gain) and norm scales from N(1, gain), as CycleGAN does.
+
+    A residual generator's last convolution is set to zero instead, so that it starts as the identity.
+    """
     for module in net.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(module.weight, 0.0, gain)
@@ -198,4 +215,8 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
         elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)) and module.weight is not None:
             nn.init.normal_(module.weight, 1.0, gain)
             nn.init.zeros_(module.bias)
+    for module in net.modules():
+        if isinstance(module, ResnetGenerator) and module.residual:
+            nn.init.zeros_(module.head[-1].weight)
+            nn.init.zeros_(module.head[-1].bias)
     return net

@@ -163,6 +163,23 @@ def test_load_generators_match_originals(tmp_path, config):
         assert not torch.equal(g_ab(x), g_ba(x))
 
 
+def test_load_generators_builds_residual_generators(tmp_path):
+    config = TrainConfig(size=16, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, steps=10, residual_g=True)
+    torch.manual_seed(0)
+    nets = build_networks(config, torch.device("cpu"))
+    state = {name: net.state_dict() for name, net in nets.items()}
+    state.update(config=config.to_dict(), step=1)
+    save_checkpoint(tmp_path / "ckpt.pt", state)
+    x = torch.rand(1, 3, 16, 16) * 1.8 - 0.9
+
+    g_ab, _, loaded_config, _ = load_generators(tmp_path / "ckpt.pt")
+
+    assert loaded_config.residual_g and g_ab.residual
+    with torch.no_grad():
+        # Freshly initialized residual generators are the identity.
+        torch.testing.assert_close(g_ab(x), x, atol=1e-6, rtol=0)
+
+
 def test_load_generators_rejects_mismatched_weights(tmp_path, state):
     # Weights of a generator with 4 filters cannot load into the 8-filter one the config describes.
     state["config"]["ngf"] = 8
@@ -309,7 +326,7 @@ def test_export_loads_as_generators(tmp_path, state, config):
         assert torch.equal(slim_ba(x), full_ba(x))
 
 
-@pytest.mark.parametrize("bad_config", [{"unknown_setting": 1}, None, "size=16"])
+@pytest.mark.parametrize("bad_config", [{"unknown_setting": 1}, None, "size=16", {"residual_g": "yes"}])
 def test_load_invalid_config(tmp_path, state, bad_config):
     state["config"] = bad_config
     path = written_checkpoint(tmp_path / "config.pt", {**state, "format": FORMAT, "version": VERSION})

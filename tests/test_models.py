@@ -94,6 +94,53 @@ def test_generator_has_residual_blocks():
     assert block_count == 3
 
 
+def test_residual_generator_starts_as_identity():
+    torch.manual_seed(0)
+    net = init_weights(ResnetGenerator(ngf=8, n_blocks=2, norm="layer", residual=True))
+    x = torch.rand(2, 3, 16, 16) * 1.8 - 0.9
+
+    with torch.no_grad():
+        out = net(x)
+
+    torch.testing.assert_close(out, x, atol=1e-6, rtol=0)
+
+
+def test_residual_generator_adds_before_tanh():
+    net = init_weights(ResnetGenerator(ngf=8, n_blocks=1, norm="layer", residual=True))
+    with torch.no_grad():
+        net.head[-1].bias.copy_(torch.tensor([0.5, -0.25, 0.0]))
+    x = torch.rand(1, 3, 8, 8) * 1.6 - 0.8
+    shift = torch.tensor([0.5, -0.25, 0.0]).view(1, 3, 1, 1)
+    expected = np.tanh(np.arctanh(x.numpy().astype(np.float64)) + shift.numpy())
+
+    with torch.no_grad():
+        out = net(x)
+
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-5)
+
+
+def test_residual_generator_saturated_pixels_stay_finite():
+    net = init_weights(ResnetGenerator(ngf=8, n_blocks=1, norm="layer", residual=True))
+    x = torch.ones(1, 3, 8, 8)
+    x[:, :, :4] = -1
+
+    out = net(x)
+    out.sum().backward()
+
+    assert torch.isfinite(out).all()
+    assert out.abs().max().item() == pytest.approx(0.999, abs=1e-4)
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_plain_generator_is_not_identity_after_init():
+    torch.manual_seed(0)
+    net = init_weights(ResnetGenerator(ngf=8, n_blocks=2, norm="layer"))
+    x = torch.rand(2, 3, 16, 16) * 1.8 - 0.9
+
+    with torch.no_grad():
+        assert (net(x) - x).abs().mean().item() > 0.1
+
+
 # Discriminator
 
 

@@ -1,0 +1,123 @@
+"""Build the extra domain B renderings used in the second round of screens in examples/README.md.
+
+The crops are the ones ``cyclegan data photo2gray OUT --seed N`` cuts (same photos, same random
+draws), and only the rendering of domain B differs:
+
+- ``blur``: Gaussian blur with sigma 1.5 px;
+- ``flat``: SLIC superpixels (about 40) filled with their mean colour;
+- ``mosaic``: each 4 x 4 block replaced by its mean (an 8 x 8 image enlarged with nearest neighbours);
+- ``gray-grain`` and ``mosaic-grain``: the gray or mosaic rendering plus Gaussian noise of std 2
+  levels of 8 bits on every channel of every pixel, as a scanner or camera sensor would add.
+
+``testA_truth/`` contains the noise-free rendering of every test photo. Train on the result with
+``cyclegan train OUT --out RUN``.
+
+Usage::
+
+    python examples/screen_renderings.py KIND OUT [--seed N] [--size PX]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from skimage import color, segmentation
+
+from cyclegan.photos import MAX_SIZE, load_photos, random_crops, render_gray
+
+GRAIN_STD = 2.0
+MOSAIC_BLOCK = 4
+
+
+def blur(photo: np.ndarray) -> np.ndarray:
+    """Blur a crop with a Gaussian of sigma 1.5 px."""
+    return cv2.GaussianBlur(photo, (0, 0), 1.5)
+
+
+def flat(photo: np.ndarray) -> np.ndarray:
+    """Fill each of about 40 SLIC superpixels with its mean colour, truncated to 8 bits."""
+    labels = segmentation.slic(photo, n_segments=40, compactness=10, start_label=0)
+    # label2rgb returns the means in the image's dtype, so they are truncated, not rounded.
+    return color.label2rgb(labels, photo, kind="avg", bg_label=-1).astype(np.uint8)
+
+
+def mosaic(photo: np.ndarray) -> np.ndarray:
+    """Replace every MOSAIC_BLOCK x MOSAIC_BLOCK block by its mean colour."""
+    height, width = photo.shape[:2]
+    small = cv2.resize(photo, (width // MOSAIC_BLOCK, height // MOSAIC_BLOCK), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def luminance(photo: np.ndarray) -> np.ndarray:
+    """Return the unrounded ITU-R BT.709 luminance (0-255) of a crop in three equal channels."""
+    return np.repeat(color.rgb2gray(photo)[..., None] * 255, 3, axis=2)
+
+
+def add_grain(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Add Gaussian noise of GRAIN_STD levels to every channel of every pixel and round to 8 bits."""
+    noisy = image.astype(np.float64) + rng.normal(0.0, GRAIN_STD, image.shape)
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+
+
+# Noise-free rendering of each kind (also written to testA_truth/), and the image the grain is added to.
+CLEAN = {"blur": blur, "flat": flat, "mosaic": mosaic, "gray-grain": render_gray, "mosaic-grain": mosaic}
+GRAIN_BASE = {"gray-grain": luminance, "mosaic-grain": mosaic}
+
+
+def write_folder(folder: Path, images: list[np.ndarray]) -> None:
+    """Write RGB images as numbered PNG files."""
+    folder.mkdir(parents=True)
+    for i, image in enumerate(images):
+        cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("kind", choices=sorted(CLEAN))
+    parser.add_argument("out", type=Path, help="new folder for the data set")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the crops and the grain (default: 0)")
+    parser.add_argument("--size", type=int, default=32, help="image side in pixels, a multiple of 4 (default: 32)")
+    parser.add_argument("--n-train", type=int, default=500, help="training images per domain (default: 500)")
+    parser.add_argument("--n-test", type=int, default=50, help="test images per domain (default: 50)")
+    args = parser.parse_args()
+    if args.out.exists():
+        sys.exit(f"{args.out}: already exists; choose a new folder")
+    if not 8 <= args.size <= MAX_SIZE or args.size % MOSAIC_BLOCK:
+        sys.exit(f"--size {args.size} must be a multiple of {MOSAIC_BLOCK} between 8 and {MAX_SIZE}")
+    if args.n_train < 1 or args.n_test < 1:
+        sys.exit(f"--n-train {args.n_train} and --n-test {args.n_test} must be at least 1")
+    if args.seed < 0:
+        sys.exit(f"--seed {args.seed} must be 0 or more")
+
+    # The same draws as cyclegan.photos.build_dataset, so the crops match `cyclegan data`.
+    rng = np.random.default_rng(args.seed)
+    photos = load_photos()
+    train = random_crops(photos, 2 * args.n_train, args.size, rng, test=False)
+    test = random_crops(photos, 2 * args.n_test, args.size, rng, test=True)
+
+    clean = CLEAN[args.kind]
+    grain_rng = np.random.default_rng(args.seed + 1000)
+
+    def render(photo: np.ndarray) -> np.ndarray:
+        if args.kind in GRAIN_BASE:
+            return add_grain(GRAIN_BASE[args.kind](photo), grain_rng)
+        return clean(photo)
+
+    write_folder(args.out / "trainA", train[0::2])
+    write_folder(args.out / "trainB", [render(p) for p in train[1::2]])
+    write_folder(args.out / "testA", test[0::2])
+    write_folder(args.out / "testA_truth", [clean(p) for p in test[0::2]])
+    write_folder(args.out / "testB", [render(p) for p in test[1::2]])
+    meta = {"kind": f"screen-{args.kind}", "size": args.size, "seed": args.seed,
+            "n_train": args.n_train, "n_test": args.n_test}
+    (args.out / "dataset.json").write_text(json.dumps(meta, indent=2))
+    print(f"wrote {args.kind} data set to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

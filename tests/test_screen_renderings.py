@@ -1,0 +1,101 @@
+"""The extra domain B renderings of examples/screen_renderings.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage import segmentation
+
+from cyclegan.data import read_rgb
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "examples" / "screen_renderings.py"
+
+
+@pytest.fixture(scope="module")
+def screens():
+    spec = importlib.util.spec_from_file_location("screen_renderings", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_mosaic_is_block_means(screens):
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    block_means = photo.reshape(4, 4, 4, 4, 3).mean(axis=(1, 3))
+    expected = np.repeat(np.repeat(block_means, 4, axis=0), 4, axis=1)
+
+    rendered = screens.mosaic(photo)
+
+    assert rendered.shape == photo.shape
+    assert np.abs(rendered.astype(float) - expected).max() <= 0.5
+
+
+def test_grain_has_requested_std(screens):
+    rng = np.random.default_rng(1)
+    image = np.full((256, 256, 3), 128, dtype=np.uint8)
+
+    noisy = screens.add_grain(image, rng).astype(float)
+
+    # Rounding to 8 bits adds a uniform error of variance 1/12.
+    assert noisy.std() == pytest.approx(np.sqrt(screens.GRAIN_STD**2 + 1 / 12), rel=0.02)
+    assert noisy.mean() == pytest.approx(128, abs=0.05)
+
+
+def test_flat_fills_superpixels_with_mean_colour(screens):
+    rng = np.random.default_rng(2)
+    clean = np.zeros((32, 32, 3), dtype=np.uint8)
+    clean[:, :16] = (200, 40, 40)
+    clean[:, 16:] = (30, 60, 190)
+    photo = np.clip(clean + rng.normal(0, 8, clean.shape), 0, 255).astype(np.uint8)
+    labels = segmentation.slic(photo, n_segments=40, compactness=10, start_label=0)
+
+    rendered = screens.flat(photo)
+
+    assert len(np.unique(labels)) > 2
+    for label in np.unique(labels):
+        region = labels == label
+        mean = photo[region].mean(axis=0)
+        assert np.array_equal(rendered[region], np.broadcast_to(np.floor(mean), rendered[region].shape))
+
+
+def test_gray_grain_data_set(tmp_path):
+    out = tmp_path / "gray-grain"
+
+    completed = run_script("gray-grain", str(out), "--size", "16", "--n-train", "3", "--n-test", "2")
+
+    assert completed.returncode == 0, completed.stderr
+    counts = {folder: len(list((out / folder).glob("*.png"))) for folder in ("trainA", "trainB", "testA", "testA_truth", "testB")}
+    assert counts == {"trainA": 3, "trainB": 3, "testA": 2, "testA_truth": 2, "testB": 2}
+    truth = read_rgb(out / "testA_truth" / "00000.png")
+    assert np.array_equal(truth[..., 0], truth[..., 1])
+    grainy = read_rgb(out / "trainB" / "00000.png").astype(int)
+    assert 0 < np.abs(grainy[..., 0] - grainy[..., 1]).mean() < 6
+    assert json.loads((out / "dataset.json").read_text())["kind"] == "screen-gray-grain"
+
+
+def test_existing_folder_rejected(tmp_path):
+    completed = run_script("mosaic", str(tmp_path))
+
+    assert completed.returncode != 0
+    assert "already exists" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_size_not_multiple_of_block_rejected(tmp_path):
+    completed = run_script("mosaic", str(tmp_path / "out"), "--size", "18")
+
+    assert completed.returncode != 0
+    assert "--size 18" in completed.stderr
+    assert not (tmp_path / "out").exists()
