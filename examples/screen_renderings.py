@@ -5,16 +5,16 @@ draws), and only the rendering of domain B differs:
 
 - ``blur``: Gaussian blur with sigma 1.5 px;
 - ``flat``: SLIC superpixels (about 40) filled with their mean colour;
-- ``mosaic``: each 4 x 4 block replaced by its mean (an 8 x 8 image enlarged with nearest neighbours);
+- ``mosaic``: each 4 x 4 block replaced by its mean colour;
 - ``gray-grain`` and ``mosaic-grain``: the gray or mosaic rendering plus Gaussian noise of std 2
   levels of 8 bits on every channel of every pixel, as a scanner or camera sensor would add.
 
 ``testA_truth/`` contains the noise-free rendering of every test photo. Train on the result with
-``cyclegan train OUT --out RUN``.
+``cyclegan train OUT --out RUN`` and measure it with ``examples/screen_eval.py``.
 
 Usage::
 
-    python examples/screen_renderings.py KIND OUT [--seed N] [--size PX]
+    python examples/screen_renderings.py KIND OUT [--seed N] [--size PX] [--n-train N] [--n-test N]
 """
 
 from __future__ import annotations
@@ -70,15 +70,20 @@ GRAIN_BASE = {"gray-grain": luminance, "mosaic-grain": mosaic}
 
 
 def write_folder(folder: Path, images: list[np.ndarray]) -> None:
-    """Write RGB images as numbered PNG files."""
-    folder.mkdir(parents=True)
+    """Write RGB images as numbered PNG files, stopping with an error if a file cannot be written."""
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        sys.exit(f"{folder}: cannot create folder ({exc.strerror}); choose another OUT")
     for i, image in enumerate(images):
-        cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        path = folder / f"{i:05d}.png"
+        if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            sys.exit(f"{path}: failed to write the image; check free space and permissions")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("kind", choices=sorted(CLEAN))
+    parser.add_argument("kind", choices=sorted(CLEAN), help="domain B rendering: " + ", ".join(sorted(CLEAN)))
     parser.add_argument("out", type=Path, help="new folder for the data set")
     parser.add_argument("--seed", type=int, default=0, help="seed of the crops and the grain (default: 0)")
     parser.add_argument("--size", type=int, default=32, help="image side in pixels, a multiple of 4 (default: 32)")
@@ -91,8 +96,8 @@ def main() -> None:
         sys.exit(f"--size {args.size} must be a multiple of {MOSAIC_BLOCK} between 8 and {MAX_SIZE}")
     if args.n_train < 1 or args.n_test < 1:
         sys.exit(f"--n-train {args.n_train} and --n-test {args.n_test} must be at least 1")
-    if args.seed < 0:
-        sys.exit(f"--seed {args.seed} must be 0 or more")
+    if not 0 <= args.seed <= 2**32 - 1:
+        sys.exit(f"--seed {args.seed} must be between 0 and {2**32 - 1}, as for `cyclegan data`")
 
     # The same draws as cyclegan.photos.build_dataset, so the crops match `cyclegan data`.
     rng = np.random.default_rng(args.seed)

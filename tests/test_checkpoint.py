@@ -326,7 +326,13 @@ def test_export_loads_as_generators(tmp_path, state, config):
         assert torch.equal(slim_ba(x), full_ba(x))
 
 
-@pytest.mark.parametrize("bad_config", [{"unknown_setting": 1}, None, "size=16", {"residual_g": "yes"}])
+@pytest.mark.parametrize(
+    "bad_config",
+    [
+        {"unknown_setting": 1}, None, "size=16", {"residual_g": "yes"}, {"threads": 2.5},
+        {"threads": True}, {"beta1": "0.5"}, {"log_every": True}, {"num_workers": 1.5},
+    ],
+)
 def test_load_invalid_config(tmp_path, state, bad_config):
     state["config"] = bad_config
     path = written_checkpoint(tmp_path / "config.pt", {**state, "format": FORMAT, "version": VERSION})

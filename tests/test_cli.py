@@ -244,6 +244,17 @@ def test_train_rejects_unreadable_image(tiny_run, tmp_path):
     assert_clean_error(result, "zz.png", "not a readable image")
 
 
+def test_train_residual_flag_reaches_config(tiny_run, tmp_path):
+    run = tmp_path / "run"
+
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", run, *TINY_TRAIN, "--residual-g"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "config.json").read_text())["residual_g"] is True
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", run, "--resume", "--residual-g"])
+    assert_clean_error(result, "--residual-g", "cannot change when resuming")
+
+
 def test_resume_rejects_changed_options(tiny_run):
     result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", tiny_run["run"], "--resume", "--cycle-noise", "0.1"])
     assert_clean_error(result, "--cycle-noise", "cannot change when resuming")

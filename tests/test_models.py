@@ -132,6 +132,21 @@ def test_residual_generator_saturated_pixels_stay_finite():
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
 
 
+def test_residual_init_zeroes_only_last_layer():
+    torch.manual_seed(0)
+    net = init_weights(ResnetGenerator(ngf=8, n_blocks=1, norm="layer", residual=True))
+    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+
+    assert torch.count_nonzero(convs[-1].weight).item() == 0
+    assert torch.count_nonzero(convs[-1].bias).item() == 0
+    assert all(conv.weight.std().item() == pytest.approx(0.02, rel=0.5) for conv in convs[:-1])
+
+
+def test_residual_generator_rejects_channel_change():
+    with pytest.raises(ValueError, match="as many output as input channels"):
+        ResnetGenerator(in_channels=3, out_channels=1, residual=True)
+
+
 def test_plain_generator_is_not_identity_after_init():
     torch.manual_seed(0)
     net = init_weights(ResnetGenerator(ngf=8, n_blocks=2, norm="layer"))

@@ -1,4 +1,4 @@
-"""The extra domain B renderings of examples/screen_renderings.py."""
+"""The screening scripts: examples/screen_renderings.py and examples/screen_eval.py."""
 
 from __future__ import annotations
 
@@ -12,18 +12,27 @@ import numpy as np
 import pytest
 from skimage import segmentation
 
+import torch
+
+from cyclegan.checkpoint import save_checkpoint
+from cyclegan.config import TrainConfig
 from cyclegan.data import read_rgb
+from cyclegan.train import build_networks
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "screen_renderings.py"
 
 
-@pytest.fixture(scope="module")
-def screens():
-    spec = importlib.util.spec_from_file_location("screen_renderings", SCRIPT)
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def screens():
+    return load_example("screen_renderings")
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
@@ -99,3 +108,36 @@ def test_size_not_multiple_of_block_rejected(tmp_path):
     assert completed.returncode != 0
     assert "--size 18" in completed.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_uncreatable_output_rejected(tmp_path):
+    (tmp_path / "afile").write_text("")
+
+    completed = run_script("blur", str(tmp_path / "afile" / "out"), "--size", "16", "--n-train", "1", "--n-test", "1")
+
+    assert completed.returncode != 0
+    assert "cannot create folder" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_eval_identity_pair(tmp_path):
+    data = tmp_path / "data"
+    completed = run_script("mosaic-grain", str(data), "--size", "16", "--n-train", "2", "--n-test", "3")
+    assert completed.returncode == 0, completed.stderr
+    # Untrained residual generators are the identity: the translation is the photo, the
+    # reconstruction is exact, and added noise passes through (gain 1, a little less where the
+    # output clamp of 0.999 cuts it off).
+    config = TrainConfig(size=16, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, steps=1, residual_g=True)
+    nets = build_networks(config, torch.device("cpu"))
+    state = {name: net.state_dict() for name, net in nets.items()}
+    save_checkpoint(tmp_path / "identity.pt", {**state, "config": config.to_dict(), "step": 0})
+
+    line = load_example("screen_eval").evaluate(tmp_path / "identity.pt", data)
+
+    fields = line.split(" | ")
+    assert fields[2] != "to truth 0.000"
+    assert fields[3] == "to photo 0.000"
+    assert 0.8 <= float(fields[5].split()[1]) <= 1.0
+    assert fields[7].startswith("block mean drop")
+    assert float(fields[7].split()[3]) > 1
+    assert fields[8] == "not detected"
