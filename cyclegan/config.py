@@ -40,7 +40,7 @@ _TYPES = {
     "lambda_cycle": (int, float), "lambda_identity": (int, float), "lambda_gan": (int, float),
     "cycle_noise": (int, float), "lr": (int, float), "lr_d": (int, float),
     "beta1": (int, float), "beta2": (int, float), "sample_every": int, "checkpoint_every": int,
-    "snapshot_every": int, "log_every": int, "num_workers": int,
+    "snapshot_every": int, "log_every": int, "num_workers": int, "threads": (int, type(None)),
 }
 _FLAGS = ("input_skip", "residual_g", "flip")
 
@@ -104,8 +104,6 @@ class TrainConfig:
                 raise ValueError(f"{name} {value!r} has the wrong type")
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}")
-        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)):
-            raise ValueError(f"threads {self.threads!r} has the wrong type")
         for name in _FLAGS:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} {getattr(self, name)!r} must be true or false")
