@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 NORMS = ("instance", "batch", "layer", "none")
-# Largest |x| fed to atanh by a residual generator; atanh(0.999) is about 3.8.
+# Largest |x| that a residual generator feeds to atanh. atanh(0.999) is about 3.8.
 RESIDUAL_CLAMP = 0.999
 
 

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from cyclegan.checkpoint import save_checkpoint
 from cyclegan.config import TrainConfig
+from cyclegan.train import Networks, build_networks
 
 # Tests share the machine with long trainings, so each test uses one thread.
 torch.set_num_threads(1)
@@ -21,6 +23,15 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     """Write an H x W x 3 uint8 RGB array as a PNG file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+def save_new_checkpoint(path: Path, config: TrainConfig, step: int) -> Networks:
+    """Save freshly initialized networks (seed 0) with ``config`` and ``step``; return the networks."""
+    torch.manual_seed(0)
+    nets = build_networks(config, torch.device("cpu"))
+    state = {name: net.state_dict() for name, net in nets.items()}
+    save_checkpoint(path, {**state, "config": config.to_dict(), "step": step})
+    return nets
 
 
 def random_rgb(rng: np.random.Generator, size: int = IMAGE_SIZE) -> np.ndarray:

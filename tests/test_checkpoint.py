@@ -19,6 +19,7 @@ from cyclegan.checkpoint import (
 )
 from cyclegan.config import TrainConfig
 from cyclegan.train import build_networks
+from conftest import save_new_checkpoint
 
 
 class CustomObject:
@@ -143,13 +144,9 @@ def test_interrupted_first_save_leaves_nothing(tmp_path, state, monkeypatch):
 
 
 def test_load_generators_match_originals(tmp_path, config):
-    torch.manual_seed(0)
-    nets = build_networks(config, torch.device("cpu"))
-    state = {name: net.state_dict() for name, net in nets.items()}
-    state.update(config=config.to_dict(), step=4)
     path = tmp_path / "ckpt.pt"
-    save_checkpoint(path, state)
-    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    nets = save_new_checkpoint(path, config, step=4)
+    x =  torch.rand(2, 3, 16, 16) * 2 - 1
 
     g_ab, g_ba, loaded_config, step = load_generators(path)
 
@@ -165,16 +162,13 @@ def test_load_generators_match_originals(tmp_path, config):
 
 def test_load_generators_builds_residual_generators(tmp_path):
     config = TrainConfig(size=16, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, steps=10, residual_g=True)
-    torch.manual_seed(0)
-    nets = build_networks(config, torch.device("cpu"))
-    state = {name: net.state_dict() for name, net in nets.items()}
-    state.update(config=config.to_dict(), step=1)
-    save_checkpoint(tmp_path / "ckpt.pt", state)
+    save_new_checkpoint(tmp_path / "ckpt.pt", config, step=1)
     x = torch.rand(1, 3, 16, 16) * 1.8 - 0.9
 
     g_ab, _, loaded_config, _ = load_generators(tmp_path / "ckpt.pt")
 
-    assert loaded_config.residual_g and g_ab.residual
+    assert loaded_config.residual_g
+    assert g_ab.residual
     with torch.no_grad():
         # Freshly initialized residual generators are the identity.
         torch.testing.assert_close(g_ab(x), x, atol=1e-6, rtol=0)

@@ -12,12 +12,9 @@ import numpy as np
 import pytest
 from skimage import segmentation
 
-import torch
-
-from cyclegan.checkpoint import save_checkpoint
 from cyclegan.config import TrainConfig
 from cyclegan.data import read_rgb
-from cyclegan.train import build_networks
+from conftest import save_new_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "screen_renderings.py"
@@ -128,9 +125,7 @@ def test_eval_identity_pair(tmp_path):
     # reconstruction is exact, and added noise passes through (gain 1, a little less where the
     # output clamp of 0.999 cuts it off).
     config = TrainConfig(size=16, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, steps=1, residual_g=True)
-    nets = build_networks(config, torch.device("cpu"))
-    state = {name: net.state_dict() for name, net in nets.items()}
-    save_checkpoint(tmp_path / "identity.pt", {**state, "config": config.to_dict(), "step": 0})
+    save_new_checkpoint(tmp_path / "identity.pt", config, step=0)
 
     line = load_example("screen_eval").evaluate(tmp_path / "identity.pt", data)
 
