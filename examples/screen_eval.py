@@ -9,7 +9,7 @@ For the A -> B -> A cycle on ``DATA/testA`` it prints one line with:
 - *projection drop*: PSNR lost when the translation is projected onto domain B before
   reconstruction. The projection is the palette or gray one of ``stegdetect.projections`` for
   ``cyclegan data`` sets, the 4 x 4 block mean for mosaic renderings of ``screen_renderings.py``,
-  and gray for its gray renderings.
+  gray for its gray renderings, and a Gaussian low-pass with sigma 1 px for its blur renderings.
 
 Usage::
 
@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import torch
+from scipy import ndimage
 from torch.nn import functional
 
 from cyclegan.checkpoint import CheckpointError, load_generators
@@ -32,11 +33,18 @@ from stegdetect.projections import Projection, gray_projection, target_projectio
 from stegdetect.sensitivity import judge, sweep
 
 MOSAIC_BLOCK = 4
+LOW_PASS_SIGMA = 1.0
 
 
 def block_mean_projection(images: torch.Tensor) -> torch.Tensor:
     """Replace every 4 x 4 block by its mean, as the mosaic rendering does."""
     return functional.interpolate(functional.avg_pool2d(images, MOSAIC_BLOCK), scale_factor=MOSAIC_BLOCK)
+
+
+def low_pass_projection(images: torch.Tensor) -> torch.Tensor:
+    """Blur every channel with a Gaussian of sigma LOW_PASS_SIGMA px, removing what a blur rendering lacks."""
+    blurred = ndimage.gaussian_filter(images.numpy(), sigma=(0, 0, LOW_PASS_SIGMA, LOW_PASS_SIGMA), mode="reflect")
+    return torch.from_numpy(blurred)
 
 
 def domain_projection(data: Path) -> tuple[str, Projection] | None:
@@ -45,6 +53,8 @@ def domain_projection(data: Path) -> tuple[str, Projection] | None:
     kind = json.loads(meta_path.read_text()).get("kind", "") if meta_path.is_file() else ""
     if kind.startswith("screen-mosaic"):
         return "block mean", block_mean_projection
+    if kind.startswith("screen-blur"):
+        return "low-pass", low_pass_projection
     if kind == "screen-gray-grain":
         return "gray projection", gray_projection
     projections = target_projections(data)

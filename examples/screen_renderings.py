@@ -6,8 +6,9 @@ draws), and only the rendering of domain B differs:
 - ``blur``: Gaussian blur with sigma 1.5 px;
 - ``flat``: SLIC superpixels (about 40) filled with their mean colour;
 - ``mosaic``: each 4 x 4 block replaced by its mean colour;
-- ``gray-grain`` and ``mosaic-grain``: the gray or mosaic rendering plus Gaussian noise of std 2
-  levels of 8 bits on every channel of every pixel, as a scanner or camera sensor would add.
+- ``blur-grain``, ``gray-grain`` and ``mosaic-grain``: the blur, gray or mosaic rendering plus
+  Gaussian noise (std 2 levels of 8 bits unless ``--grain`` says otherwise) on every channel of every
+  pixel, as a scanner or camera sensor would add.
 
 ``testA_truth/`` contains the noise-free rendering of every test photo. Train on the result with
 ``cyclegan train OUT --out RUN`` and measure it with ``examples/screen_eval.py``.
@@ -58,15 +59,16 @@ def luminance(photo: np.ndarray) -> np.ndarray:
     return np.repeat(color.rgb2gray(photo)[..., None] * 255, 3, axis=2)
 
 
-def add_grain(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Add Gaussian noise of GRAIN_STD levels to every channel of every pixel and round to 8 bits."""
-    noisy = image.astype(np.float64) + rng.normal(0.0, GRAIN_STD, image.shape)
+def add_grain(image: np.ndarray, rng: np.random.Generator, std: float = GRAIN_STD) -> np.ndarray:
+    """Add Gaussian noise of ``std`` levels to every channel of every pixel and round to 8 bits."""
+    noisy = image.astype(np.float64) + rng.normal(0.0, std, image.shape)
     return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
 
 
 # Noise-free rendering of each kind (also written to testA_truth/), and the image the grain is added to.
-CLEAN = {"blur": blur, "flat": flat, "mosaic": mosaic, "gray-grain": render_gray, "mosaic-grain": mosaic}
-GRAIN_BASE = {"gray-grain": luminance, "mosaic-grain": mosaic}
+CLEAN = {"blur": blur, "flat": flat, "mosaic": mosaic, "blur-grain": blur, "gray-grain": render_gray,
+         "mosaic-grain": mosaic}
+GRAIN_BASE = {"blur-grain": blur, "gray-grain": luminance, "mosaic-grain": mosaic}
 
 
 def write_folder(folder: Path, images: list[np.ndarray]) -> None:
@@ -88,6 +90,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the crops and the grain (default: 0)")
     parser.add_argument("--size", type=int, default=32, help="image side in pixels, a multiple of 4 (default: 32)")
     parser.add_argument("--n-train", type=int, default=500, help="training images per domain (default: 500)")
+    parser.add_argument("--grain", type=float, default=GRAIN_STD,
+                        help=f"std of the grain in levels of 8 bits, for the *-grain kinds (default: {GRAIN_STD:g})")
     parser.add_argument("--n-test", type=int, default=50, help="test images per domain (default: 50)")
     args = parser.parse_args()
     if args.out.exists():
@@ -96,6 +100,8 @@ def main() -> None:
         sys.exit(f"--size {args.size} must be a multiple of {MOSAIC_BLOCK} between 8 and {MAX_SIZE}")
     if args.n_train < 1 or args.n_test < 1:
         sys.exit(f"--n-train {args.n_train} and --n-test {args.n_test} must be at least 1")
+    if not 0 <= args.grain <= 64:
+        sys.exit(f"--grain {args.grain} must be between 0 and 64 levels")
     if not 0 <= args.seed <= 2**32 - 1:
         sys.exit(f"--seed {args.seed} must be between 0 and {2**32 - 1}, as for `cyclegan data`")
 
@@ -110,7 +116,7 @@ def main() -> None:
 
     def render(photo: np.ndarray) -> np.ndarray:
         if args.kind in GRAIN_BASE:
-            return add_grain(GRAIN_BASE[args.kind](photo), grain_rng)
+            return add_grain(GRAIN_BASE[args.kind](photo), grain_rng, args.grain)
         return clean(photo)
 
     write_folder(args.out / "trainA", train[0::2])
@@ -119,6 +125,7 @@ def main() -> None:
     write_folder(args.out / "testA_truth", [clean(p) for p in test[0::2]])
     write_folder(args.out / "testB", [render(p) for p in test[1::2]])
     meta = {"kind": f"screen-{args.kind}", "size": args.size, "seed": args.seed,
+            "grain": args.grain if args.kind in GRAIN_BASE else None,
             "n_train": args.n_train, "n_test": args.n_test}
     (args.out / "dataset.json").write_text(json.dumps(meta, indent=2))
     print(f"wrote {args.kind} data set to {args.out}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from skimage import segmentation
 
 from cyclegan.config import TrainConfig
@@ -59,6 +60,15 @@ def test_grain_has_requested_std(screens):
     assert noisy.mean() == pytest.approx(128, abs=0.05)
 
 
+def test_grain_std_can_be_chosen(screens):
+    rng = np.random.default_rng(3)
+    image = np.full((256, 256, 3), 128, dtype=np.uint8)
+
+    noisy = screens.add_grain(image, rng, std=5.0).astype(float)
+
+    assert noisy.std() == pytest.approx(np.sqrt(25 + 1 / 12), rel=0.02)
+
+
 def test_flat_fills_superpixels_with_mean_colour(screens):
     rng = np.random.default_rng(2)
     clean = np.zeros((32, 32, 3), dtype=np.uint8)
@@ -89,6 +99,45 @@ def test_gray_grain_data_set(tmp_path):
     grainy = read_rgb(out / "trainB" / "00000.png").astype(int)
     assert 0 < np.abs(grainy[..., 0] - grainy[..., 1]).mean() < 6
     assert json.loads((out / "dataset.json").read_text())["kind"] == "screen-gray-grain"
+
+
+def test_blur_grain_data_set(tmp_path, screens):
+    out = tmp_path / "blur-grain"
+
+    completed = run_script("blur-grain", str(out), "--size", "16", "--n-train", "2", "--n-test", "2", "--grain", "4")
+
+    assert completed.returncode == 0, completed.stderr
+    photo = read_rgb(out / "testA" / "00001.png")
+    assert np.array_equal(read_rgb(out / "testA_truth" / "00001.png"), screens.blur(photo))
+    meta = json.loads((out / "dataset.json").read_text())
+    assert (meta["kind"], meta["grain"]) == ("screen-blur-grain", 4.0)
+
+
+def test_negative_grain_rejected(tmp_path):
+    completed = run_script("blur-grain", str(tmp_path / "out"), "--grain", "-1")
+
+    assert completed.returncode != 0
+    assert "--grain -1" in completed.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_low_pass_projection_removes_checkerboard():
+    low_pass = load_example("screen_eval").low_pass_projection
+    rows, cols = np.indices((16, 16))
+    checkerboard = 0.1 * (-1.0) ** (rows + cols)
+    images = torch.from_numpy(np.stack([checkerboard + 0.3] * 3)[None]).float()
+
+    projected = low_pass(images)
+
+    # Away from the reflected borders the filter sees an endless checkerboard, which a separable
+    # kernel w (sigma 1, cut at 4 sigma) scales by (sum_k w_k (-1)^k)^2 and a constant keeps.
+    offsets = np.arange(-4, 5)
+    weights = np.exp(-(offsets**2) / 2) / np.exp(-(offsets**2) / 2).sum()
+    kept = (weights * (-1.0) ** offsets).sum() ** 2
+    inner = (slice(None), slice(None), slice(5, 11), slice(5, 11))
+    expected = torch.from_numpy(checkerboard * kept + 0.3).float()
+    assert projected.shape == images.shape
+    assert torch.allclose(projected[inner], expected.expand_as(images)[inner], atol=1e-4)
 
 
 def test_existing_folder_rejected(tmp_path):

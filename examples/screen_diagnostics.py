@@ -1,0 +1,194 @@
+"""Look inside a screening checkpoint: which perturbations its reconstruction amplifies, and which
+loss wins over the translation.
+
+``gains`` prints, for the A -> B -> A cycle on ``DATA/testA``, the chroma of the translation (mean
+absolute difference between each channel and the mean of the three) and the gain of the
+reconstruction for four kinds of noise of std 0.01 added to the translation:
+
+- *white*: independent Gaussian noise on every pixel and channel, as in ``stegdetect sensitivity``;
+- *chroma-white*: the same with the mean over the channels removed, so that it changes colour only;
+- *low* and *chroma-low*: the same after a Gaussian blur of sigma LOW_SIGMA px, rescaled to std 0.01.
+
+A decoder that reads a code by averaging over many pixels (a tint, a smooth pattern) has a low gain
+for white noise and a higher one for low-frequency noise.
+
+``balance`` loads the discriminator D_B as well and compares, on 16 test photos, the two terms of the
+generator loss that act on the translation G_AB(photo): the weighted LSGAN loss of D_B and the
+weighted cycle L1 loss. It prints the norm of each gradient with respect to the translation. It also
+prints the cosine between the descent direction of each term (minus its gradient) and the step that
+projects the translation onto domain B (see ``screen_eval.domain_projection``), and the mean D_B score
+of real B images, of the translation, of the projected translation and of the photos.
+
+``floor`` needs no checkpoint. It prints the PSNR of ``DATA/testA_truth`` taken as the reconstruction
+of ``DATA/testA``, which is what a reconstructing generator that reads only the true rendering could
+reach by copying it, and the PSNR once each image's mean difference from its photo is added (a
+per-image tint, three numbers).
+
+Usage::
+
+    python examples/screen_diagnostics.py gains CHECKPOINT [CHECKPOINT ...] --data DATA
+    python examples/screen_diagnostics.py balance CHECKPOINT [CHECKPOINT ...] --data DATA
+    python examples/screen_diagnostics.py floor --data DATA
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from scipy import ndimage
+from torch.nn import functional
+
+from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generators
+from cyclegan.data import DataError, list_images, load_folder, read_rgb
+from cyclegan.losses import lsgan_loss
+from cyclegan.models import PatchDiscriminator
+from screen_eval import domain_projection
+from stegdetect.sensitivity import psnr
+
+NOISE_STD = 0.01
+LOW_SIGMA = 3.0
+NOISE_KINDS = ("white", "chroma-white", "low", "chroma-low")
+BALANCE_IMAGES = 16
+
+
+def make_noise(shape: torch.Size, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """Draw noise of one of NOISE_KINDS, scaled to an RMS of exactly NOISE_STD."""
+    noise = torch.randn(shape, generator=generator)
+    if kind.endswith("low"):
+        # Wrapping keeps the blurred noise stationary up to the image border.
+        blurred = ndimage.gaussian_filter(noise.numpy(), sigma=(0, 0, LOW_SIGMA, LOW_SIGMA), mode="wrap")
+        noise = torch.from_numpy(blurred)
+    if kind.startswith("chroma"):
+        noise = noise - noise.mean(dim=1, keepdim=True)
+    return NOISE_STD * noise / noise.pow(2).mean().sqrt()
+
+
+def chroma(images: torch.Tensor) -> float:
+    """Return the mean absolute difference between each channel and the mean of the channels."""
+    return float((images - images.mean(dim=1, keepdim=True)).abs().mean())
+
+
+def subspace_gains(
+    forward: torch.nn.Module, backward: torch.nn.Module, photos: torch.Tensor, seed: int = 0
+) -> dict[str, float]:
+    """Measure the translation's chroma and the reconstruction's gain for each kind of noise.
+
+    Returns
+    -------
+    dict
+        ``chroma`` and one gain per name in NOISE_KINDS: the RMS change of the reconstruction
+        divided by the RMS of the noise added to the translation.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        translated = forward(photos)
+        reconstructed = backward(translated)
+        result = {"chroma": chroma(translated)}
+        for kind in NOISE_KINDS:
+            noise = make_noise(translated.shape, kind, generator)
+            change = backward(translated + noise) - reconstructed
+            result[kind] = float(change.pow(2).mean().sqrt() / noise.pow(2).mean().sqrt())
+    return result
+
+
+def loss_balance(checkpoint: Path, data: Path) -> dict[str, float]:
+    """Compare the adversarial and cycle gradients on the translation of a full checkpoint."""
+    state = load_checkpoint(checkpoint)
+    if "D_B" not in state:
+        raise CheckpointError(f"{checkpoint}: has no discriminator D_B (a generators-only export); pass a full checkpoint")
+    forward, backward, config, _ = load_generators(checkpoint)
+    discriminator = PatchDiscriminator(ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm_d)
+    try:
+        discriminator.load_state_dict(state["D_B"])
+    except (RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{checkpoint}: D_B weights do not match the saved config") from exc
+    discriminator.eval().requires_grad_(False)
+    projection = domain_projection(data)
+    if projection is None:
+        raise DataError(f"{data}: no projection onto domain B is known for this data set")
+
+    photos = load_folder(data / "testA", config.size)[:BALANCE_IMAGES]
+    real_b = load_folder(data / "testB", config.size)[:BALANCE_IMAGES]
+    with torch.no_grad():
+        translated = forward(photos)
+        projected = projection[1](translated)
+    translated.requires_grad_(True)
+
+    adversarial = config.lambda_gan * lsgan_loss(discriminator(translated), True)
+    (adversarial_grad,) = torch.autograd.grad(adversarial, translated)
+    cycle = config.lambda_cycle * functional.l1_loss(backward(translated), photos)
+    (cycle_grad,) = torch.autograd.grad(cycle, translated)
+
+    to_domain = (projected - translated.detach()).flatten(1)
+
+    def cosine(gradient: torch.Tensor) -> float:
+        return float(functional.cosine_similarity(-gradient.flatten(1), to_domain).mean())
+
+    with torch.no_grad():
+        scores = {
+            "D_B(real B)": discriminator(real_b).mean(),
+            "D_B(translation)": discriminator(translated).mean(),
+            "D_B(projected translation)": discriminator(projected).mean(),
+            "D_B(photo)": discriminator(photos).mean(),
+        }
+    return {
+        "adversarial gradient norm": float(adversarial_grad.norm()),
+        "cycle gradient norm": float(cycle_grad.norm()),
+        "adversarial cosine to domain": cosine(adversarial_grad),
+        "cycle cosine to domain": cosine(cycle_grad),
+        **{name: float(value) for name, value in scores.items()},
+    }
+
+
+def reconstruction_floors(photos: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
+    """Return the mean PSNR of ``truth`` as a reconstruction of ``photos``, without and with each image's tint.
+
+    The tint is the mean of ``photos - truth`` over the pixels of each image and channel. PSNR is
+    averaged over images, as in ``stegdetect sensitivity``.
+    """
+    tint = (photos - truth).mean(dim=(2, 3), keepdim=True)
+    return {
+        "truth": float(psnr(photos, truth).mean()),
+        "truth + tint": float(psnr(photos, truth + tint).mean()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=("gains", "balance", "floor"), help="what to measure")
+    parser.add_argument("checkpoints", nargs="*", type=Path, help="checkpoint files (checkpoints/step_N.pt or latest.pt)")
+    parser.add_argument("--data", type=Path, required=True, help="data set folder with testA/, testB/ and testA_truth/")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if (args.command == "floor") == bool(args.checkpoints):
+        parser.error("floor takes no checkpoint, and gains and balance take at least one")
+
+    if args.command == "floor":
+        try:
+            size = read_rgb(list_images(args.data / "testA")[0]).shape[0]
+            photos = load_folder(args.data / "testA", size)
+            truth = load_folder(args.data / "testA_truth", size)
+        except (DataError, OSError) as exc:
+            sys.exit(f"screen_diagnostics: {exc}")
+        print(" | ".join(f"{name} {value:.2f} dB" for name, value in reconstruction_floors(photos, truth).items()))
+        return
+
+    for checkpoint in args.checkpoints:
+        try:
+            if args.command == "gains":
+                forward, backward, config, step = load_generators(checkpoint)
+                values = subspace_gains(forward, backward, load_folder(args.data / "testA", config.size))
+                fields = [f"{checkpoint}", f"step {step}", f"chroma {values.pop('chroma'):.3f}"]
+                fields += [f"{kind} {gain:.2f}" for kind, gain in values.items()]
+            else:
+                fields = [f"{checkpoint}"] + [f"{name} {value:.3f}" for name, value in loss_balance(checkpoint, args.data).items()]
+        except (CheckpointError, DataError, OSError, ValueError) as exc:
+            sys.exit(f"screen_diagnostics: {exc}")
+        print(" | ".join(fields), flush=True)
+
+
+if __name__ == "__main__":
+    main()

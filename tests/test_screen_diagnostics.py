@@ -1,0 +1,166 @@
+"""The screening diagnostics in examples/screen_diagnostics.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cyclegan.checkpoint import export_generators
+from cyclegan.config import TrainConfig
+from conftest import save_new_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def diagnostics():
+    # The script imports its sibling screen_eval, as it does when run from the examples folder.
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec = importlib.util.spec_from_file_location("screen_diagnostics", EXAMPLES / "screen_diagnostics.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    return module
+
+
+class Scale(nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.factor * x
+
+
+class ChromaBoost(nn.Module):
+    """Add twice the deviation of each channel from the mean of the channels."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 2 * (x - x.mean(dim=1, keepdim=True))
+
+
+@pytest.fixture
+def photos() -> torch.Tensor:
+    return torch.rand((6, 3, 32, 32), generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+def test_noise_kinds_have_requested_rms(diagnostics):
+    generator = torch.Generator().manual_seed(1)
+    for kind in diagnostics.NOISE_KINDS:
+        noise = diagnostics.make_noise(torch.Size((4, 3, 32, 32)), kind, generator)
+
+        assert float(noise.pow(2).mean().sqrt()) == pytest.approx(diagnostics.NOISE_STD, rel=1e-5)
+        if kind.startswith("chroma"):
+            assert float(noise.mean(dim=1).abs().max()) < 1e-8
+
+
+def test_low_noise_is_smooth(diagnostics):
+    generator = torch.Generator().manual_seed(2)
+    white = diagnostics.make_noise(torch.Size((4, 3, 32, 32)), "white", generator)
+    low = diagnostics.make_noise(torch.Size((4, 3, 32, 32)), "low", generator)
+
+    # Neighbouring pixels of white noise are uncorrelated, and after a blur of sigma 3 px they nearly agree.
+    def neighbour_correlation(noise: torch.Tensor) -> float:
+        return float(np.corrcoef(noise[..., :-1].flatten(), noise[..., 1:].flatten())[0, 1])
+
+    assert abs(neighbour_correlation(white)) < 0.05
+    assert neighbour_correlation(low) > 0.9
+
+
+def test_uniform_gain_for_scaled_decoder(diagnostics, photos):
+    gains = diagnostics.subspace_gains(nn.Identity(), Scale(3.0), photos)
+
+    expected_chroma = (photos - photos.mean(dim=1, keepdim=True)).abs().mean()
+    assert gains["chroma"] == pytest.approx(float(expected_chroma))
+    for kind in diagnostics.NOISE_KINDS:
+        assert gains[kind] == pytest.approx(3.0, rel=1e-4)
+
+
+def test_chroma_decoder_gains(diagnostics, photos):
+    gains = diagnostics.subspace_gains(nn.Identity(), ChromaBoost(), photos)
+
+    # Colour-only noise is tripled. White noise keeps its channel mean (a third of its energy in
+    # expectation) and triples the rest, so its gain is sqrt(1/3 + 9 * 2/3).
+    assert gains["chroma-white"] == pytest.approx(3.0, rel=1e-4)
+    assert gains["chroma-low"] == pytest.approx(3.0, rel=1e-4)
+    assert gains["white"] == pytest.approx(np.sqrt(1 / 3 + 6), rel=0.02)
+    assert gains["low"] < 3.0
+
+
+@pytest.fixture
+def mosaic_data(tmp_path) -> Path:
+    data = tmp_path / "data"
+    completed = subprocess.run(
+        [sys.executable, str(EXAMPLES / "screen_renderings.py"), "mosaic", str(data), "--size", "16",
+         "--n-train", "2", "--n-test", "3"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return data
+
+
+def test_balance_on_identity_pair(diagnostics, mosaic_data, tmp_path):
+    config = TrainConfig(size=16, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, steps=1, residual_g=True)
+    save_new_checkpoint(tmp_path / "identity.pt", config, step=0)
+
+    values = diagnostics.loss_balance(tmp_path / "identity.pt", mosaic_data)
+
+    # An untrained residual generator returns the photo (up to the clamp at 0.999), so the
+    # discriminator scores the translation as it scores the photo.
+    assert values["D_B(translation)"] == pytest.approx(values["D_B(photo)"], abs=1e-3)
+    assert -1 <= values["adversarial cosine to domain"] <= 1
+    assert -1 <= values["cycle cosine to domain"] <= 1
+    assert values["adversarial gradient norm"] > 0
+
+
+def test_balance_rejects_generators_only_file(mosaic_data, tmp_path):
+    config = TrainConfig(size=16, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, steps=1)
+    save_new_checkpoint(tmp_path / "full.pt", config, step=0)
+    export_generators(tmp_path / "full.pt", tmp_path / "generators.pt")
+
+    completed = subprocess.run(
+        [sys.executable, str(EXAMPLES / "screen_diagnostics.py"), "balance", str(tmp_path / "generators.pt"),
+         "--data", str(mosaic_data)],
+        capture_output=True, text=True, timeout=300,
+    )
+
+    assert completed.returncode != 0
+    assert "has no discriminator D_B" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_floors_from_known_errors(diagnostics):
+    generator = torch.Generator().manual_seed(3)
+    truth = torch.rand((4, 3, 16, 16), generator=generator) - 0.5
+    tint = torch.tensor([0.2, -0.1, 0.05]).view(1, 3, 1, 1)
+    detail = 0.02 * torch.randn((4, 3, 16, 16), generator=generator)
+    detail = detail - detail.mean(dim=(2, 3), keepdim=True)
+    photos = truth + tint + detail
+
+    floors = diagnostics.reconstruction_floors(photos, truth)
+
+    # With the tint restored, only the zero-mean detail is left.
+    without_tint = 10 * np.log10(4 / (tint + detail).pow(2).flatten(1).mean(1).numpy())
+    with_tint = 10 * np.log10(4 / detail.pow(2).flatten(1).mean(1).numpy())
+    assert floors["truth"] == pytest.approx(without_tint.mean(), rel=1e-5)
+    assert floors["truth + tint"] == pytest.approx(with_tint.mean(), rel=1e-5)
+
+
+def test_floor_rejects_checkpoint_argument(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, str(EXAMPLES / "screen_diagnostics.py"), "floor", str(tmp_path / "x.pt"), "--data", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+
+    assert completed.returncode == 2
+    assert "floor takes no checkpoint" in completed.stderr
