@@ -1,28 +1,33 @@
-"""Look inside a screening checkpoint: which perturbations its reconstruction amplifies, and which
-loss wins over the translation.
+"""Look inside a screening checkpoint: which perturbations its reconstruction amplifies, which loss
+wins over the translation, and the PSNR that a copy of the true rendering reaches.
 
 ``gains`` prints, for the A -> B -> A cycle on ``DATA/testA``, the chroma of the translation (mean
 absolute difference between each channel and the mean of the three) and the gain of the
-reconstruction for four kinds of noise of std 0.01 added to the translation:
+reconstruction for four kinds of noise, each rescaled to an RMS of exactly 0.01 and added to the
+translation:
 
-- *white*: independent Gaussian noise on every pixel and channel, as in ``stegdetect sensitivity``;
+- *white*: independent Gaussian noise on every pixel and channel, the kind that ``stegdetect
+  sensitivity`` uses (with another random draw, so its gain can differ slightly);
 - *chroma-white*: the same with the mean over the channels removed, so that it changes colour only;
-- *low* and *chroma-low*: the same after a Gaussian blur of sigma LOW_SIGMA px, rescaled to std 0.01.
+- *low*: white noise blurred with a Gaussian of sigma LOW_SIGMA px;
+- *chroma-low*: white noise blurred, then made colour-only.
 
 A decoder that reads a code by averaging over many pixels (a tint, a smooth pattern) has a low gain
 for white noise and a higher one for low-frequency noise.
 
 ``balance`` loads the discriminator D_B as well and compares, on 16 test photos, the two terms of the
-generator loss that act on the translation G_AB(photo): the weighted LSGAN loss of D_B and the
-weighted cycle L1 loss. It prints the norm of each gradient with respect to the translation. It also
-prints the cosine between the descent direction of each term (minus its gradient) and the step that
-projects the translation onto domain B (see ``screen_eval.domain_projection``), and the mean D_B score
-of real B images, of the translation, of the projected translation and of the photos.
+generator loss that act on the translation G_AB(photo). The adversarial term is the GAN weight times
+the LSGAN loss of D_B's score on the translation (target "real"). The cycle term is the cycle weight
+times the L1 between G_BA(translation) and the photo. It prints the norm of each term's gradient with respect to the
+translation. It also prints the mean over the images of the cosine between each term's descent
+direction (minus its gradient) and the step that projects the translation onto domain B (see
+``screen_eval.domain_projection``), and the mean D_B score of real B images, of the translation, of
+the projected translation and of the photos. D_B is scored as saved: runs trained with noise added
+to the discriminator's inputs are scored here without it.
 
-``floor`` needs no checkpoint. It prints the PSNR of ``DATA/testA_truth`` taken as the reconstruction
-of ``DATA/testA``, which is what a reconstructing generator that reads only the true rendering could
-reach by copying it, and the PSNR once each image's mean difference from its photo is added (a
-per-image tint, three numbers).
+``floor`` needs no checkpoint. It prints the mean PSNR of ``DATA/testA_truth`` taken as the
+reconstruction of ``DATA/testA``, and the same after each image's per-channel mean of (photo -
+truth) is added to the truth (a per-image tint, three numbers).
 
 Usage::
 
@@ -157,7 +162,7 @@ def reconstruction_floors(photos: torch.Tensor, truth: torch.Tensor) -> dict[str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("command", choices=("gains", "balance", "floor"), help="what to measure")
     parser.add_argument("checkpoints", nargs="*", type=Path, help="checkpoint files (checkpoints/step_N.pt or latest.pt)")
     parser.add_argument("--data", type=Path, required=True, help="data set folder with testA/, testB/ and testA_truth/")
