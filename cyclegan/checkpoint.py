@@ -97,6 +97,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
+def _first_problem(exc: Exception) -> str:
+    """Return the first specific line of a state-dict loading error.
+
+    torch's message starts with a header ("Error(s) in loading state_dict for ...:") and lists the
+    missing, unexpected or wrong-shaped keys on the lines after it.
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if len(lines) > 1 and lines[0].startswith("Error(s) in loading state_dict"):
+        return lines[1]
+    return lines[0]
+
+
 def build_generator(config: TrainConfig) -> ResnetGenerator:
     """Build an untrained generator with the architecture described by ``config``."""
     return ResnetGenerator(
@@ -128,8 +142,11 @@ def load_generators(
         try:
             net.load_state_dict(state[key])
         except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{path}: {key} weights do not match the saved config ({first_line})") from exc
+            raise CheckpointError(f"{path}: {key} weights do not match the saved config ({_first_problem(exc)})") from exc
+        if not all(torch.isfinite(tensor).all() for tensor in net.state_dict().values() if tensor.is_floating_point()):
+            raise CheckpointError(
+                f"{path}: {key} has NaN or infinite weights (the run diverged); use an earlier checkpoint"
+            )
         generators.append(net.to(device).eval())
     return generators[0], generators[1], config, int(state["step"])
 

@@ -45,6 +45,9 @@ TEST_STRIP = 0.25
 # The narrowest test strip is about 110 px (a quarter of the 451 px wide chelsea photo), so crops
 # above this side would be upsampled.
 MAX_SIZE = 128
+# Largest --n-train or --n-test. Every crop is held in memory until the folders are written, and this
+# many crops of MAX_SIZE px take about 2 GB per split and domain.
+MAX_IMAGES = 40_000
 
 
 def load_photos() -> list[tuple[str, np.ndarray]]:
@@ -176,8 +179,8 @@ def build_dataset(
         raise ValueError(
             f"--size {size} is outside [8, {MAX_SIZE}]; larger crops would only upsample the bundled photos"
         )
-    if n_train < 1 or n_test < 1:
-        raise ValueError(f"--n-train {n_train} and --n-test {n_test} must be at least 1")
+    if not (1 <= n_train <= MAX_IMAGES and 1 <= n_test <= MAX_IMAGES):
+        raise ValueError(f"--n-train {n_train} and --n-test {n_test} must be between 1 and {MAX_IMAGES}")
     if kind == "photo2map":
         map_colours(palette_size)
 

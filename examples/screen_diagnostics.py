@@ -50,7 +50,7 @@ from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generator
 from cyclegan.data import DataError, list_images, load_folder, read_rgb
 from cyclegan.losses import lsgan_loss
 from cyclegan.models import PatchDiscriminator
-from screen_eval import domain_projection
+from screen_eval import check_size, domain_projection, load_pairs
 from stegdetect.sensitivity import psnr
 
 NOISE_STD = 0.01
@@ -105,6 +105,7 @@ def loss_balance(checkpoint: Path, data: Path) -> dict[str, float]:
     if "D_B" not in state:
         raise CheckpointError(f"{checkpoint}: has no discriminator D_B (a generators-only export); pass a full checkpoint")
     forward, backward, config, _ = load_generators(checkpoint)
+    check_size(data, config.size)
     discriminator = PatchDiscriminator(ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm_d)
     try:
         discriminator.load_state_dict(state["D_B"])
@@ -174,8 +175,8 @@ def main() -> None:
     if args.command == "floor":
         try:
             size = read_rgb(list_images(args.data / "testA")[0]).shape[0]
-            photos = load_folder(args.data / "testA", size)
-            truth = load_folder(args.data / "testA_truth", size)
+            check_size(args.data, size)
+            photos, truth = load_pairs(args.data, size)
         except (DataError, OSError) as exc:
             sys.exit(f"screen_diagnostics: {exc}")
         print(" | ".join(f"{name} {value:.2f} dB" for name, value in reconstruction_floors(photos, truth).items()))
@@ -185,6 +186,7 @@ def main() -> None:
         try:
             if args.command == "gains":
                 forward, backward, config, step = load_generators(checkpoint)
+                check_size(args.data, config.size)
                 values = subspace_gains(forward, backward, load_folder(args.data / "testA", config.size))
                 fields = [f"{checkpoint}", f"step {step}", f"chroma {values.pop('chroma'):.3f}"]
                 fields += [f"{kind} {gain:.2f}" for kind, gain in values.items()]

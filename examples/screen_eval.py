@@ -28,7 +28,7 @@ from scipy import ndimage
 from torch.nn import functional
 
 from cyclegan.checkpoint import CheckpointError, load_generators
-from cyclegan.data import DataError, load_folder
+from cyclegan.data import DataError, list_images, load_folder
 from stegdetect.projections import Projection, gray_projection, target_projections
 from stegdetect.sensitivity import judge, sweep
 
@@ -38,6 +38,11 @@ LOW_PASS_SIGMA = 1.0
 
 def block_mean_projection(images: torch.Tensor) -> torch.Tensor:
     """Replace every 4 x 4 block by its mean, as the mosaic rendering does."""
+    if images.shape[-1] % MOSAIC_BLOCK or images.shape[-2] % MOSAIC_BLOCK:
+        raise ValueError(
+            f"the block-mean projection needs images whose sides are multiples of {MOSAIC_BLOCK} px, "
+            f"got {tuple(images.shape[-2:])}"
+        )
     return functional.interpolate(functional.avg_pool2d(images, MOSAIC_BLOCK), scale_factor=MOSAIC_BLOCK)
 
 
@@ -47,10 +52,60 @@ def low_pass_projection(images: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(blurred)
 
 
+def read_description(data: Path) -> dict:
+    """Return the contents of ``data/dataset.json``, or an empty dict if the data set has none.
+
+    Raises
+    ------
+    DataError
+        If ``data`` is not a folder, or the file is not a JSON object with a string ``kind``.
+    """
+    if not data.is_dir():
+        raise DataError(f"{data}: data folder not found")
+    meta_path = data / "dataset.json"
+    if not meta_path.is_file():
+        return {}
+    try:
+        meta = json.loads(meta_path.read_text())
+        if not isinstance(meta, dict):
+            raise ValueError("the top level is not an object")
+        if not isinstance(meta.get("kind", ""), str):
+            raise ValueError("kind is not a string")
+    except ValueError as exc:  # also JSONDecodeError and UnicodeDecodeError
+        raise DataError(f"{meta_path}: invalid data set description ({exc}); fix or delete it") from exc
+    return meta
+
+
+def check_size(data: Path, size: int) -> None:
+    """Raise ``DataError`` if ``data/dataset.json`` records an image size other than ``size``.
+
+    The images would otherwise be resized to the checkpoint's size, which changes what the
+    renderings and their projections mean (a 4 x 4 mosaic block would become 2 x 2).
+    """
+    recorded = read_description(data).get("size")
+    if isinstance(recorded, int) and recorded != size:
+        raise DataError(
+            f"{data}: images are {recorded} px but the checkpoint was trained at {size} px; "
+            f"build the data set with --size {size}"
+        )
+
+
+def load_pairs(data: Path, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load ``data/testA`` and ``data/testA_truth``, which must hold the same file names."""
+    photo_names = [path.name for path in list_images(data / "testA")]
+    truth_names = [path.name for path in list_images(data / "testA_truth")]
+    if photo_names != truth_names:
+        missing = sorted(set(photo_names) ^ set(truth_names))
+        raise DataError(
+            f"{data}: testA and testA_truth must hold the same file names ({len(photo_names)} and "
+            f"{len(truth_names)} images; first difference {missing[0] if missing else 'in order'})"
+        )
+    return load_folder(data / "testA", size), load_folder(data / "testA_truth", size)
+
+
 def domain_projection(data: Path) -> tuple[str, Projection] | None:
     """Return the name and function of the projection onto domain B of ``data``, if it has one."""
-    meta_path = data / "dataset.json"
-    kind = json.loads(meta_path.read_text()).get("kind", "") if meta_path.is_file() else ""
+    kind = read_description(data).get("kind", "")
     if kind.startswith("screen-mosaic"):
         return "block mean", block_mean_projection
     if kind.startswith("screen-blur"):
@@ -64,8 +119,8 @@ def domain_projection(data: Path) -> tuple[str, Projection] | None:
 def evaluate(checkpoint: Path, data: Path) -> str:
     """Return the measurement line of one checkpoint."""
     forward, backward, config, step = load_generators(checkpoint)
-    photos = load_folder(data / "testA", config.size)
-    truth = load_folder(data / "testA_truth", config.size)
+    check_size(data, config.size)
+    photos, truth = load_pairs(data, config.size)
     projection = domain_projection(data)
 
     with torch.no_grad():

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 from skimage import color, segmentation
 
-from cyclegan.photos import MAX_SIZE, load_photos, random_crops, render_gray
+from cyclegan.photos import MAX_IMAGES, MAX_SIZE, load_photos, random_crops, render_gray
 
 GRAIN_STD = 2.0
 MOSAIC_BLOCK = 4
@@ -90,18 +93,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the crops and the grain (default: 0)")
     parser.add_argument("--size", type=int, default=32, help="image side in pixels, a multiple of 4 (default: 32)")
     parser.add_argument("--n-train", type=int, default=500, help="training images per domain (default: 500)")
-    parser.add_argument("--grain", type=float, default=GRAIN_STD,
-                        help=f"std of the grain in levels of 8 bits, for the *-grain kinds (default: {GRAIN_STD:g})")
+    parser.add_argument("--grain", type=float, default=None,
+                        help=f"std of the grain in levels of 8 bits, for the *-grain kinds only (default: {GRAIN_STD:g})")
     parser.add_argument("--n-test", type=int, default=50, help="test images per domain (default: 50)")
     args = parser.parse_args()
     if args.out.exists():
         sys.exit(f"{args.out}: already exists; choose a new folder")
     if not 8 <= args.size <= MAX_SIZE or args.size % MOSAIC_BLOCK:
         sys.exit(f"--size {args.size} must be a multiple of {MOSAIC_BLOCK} between 8 and {MAX_SIZE}")
-    if args.n_train < 1 or args.n_test < 1:
-        sys.exit(f"--n-train {args.n_train} and --n-test {args.n_test} must be at least 1")
-    if not 0 <= args.grain <= 64:
+    if not (1 <= args.n_train <= MAX_IMAGES and 1 <= args.n_test <= MAX_IMAGES):
+        sys.exit(f"--n-train {args.n_train} and --n-test {args.n_test} must be between 1 and {MAX_IMAGES}")
+    if args.grain is not None and args.kind not in GRAIN_BASE:
+        sys.exit(f"--grain applies only to the kinds {', '.join(sorted(GRAIN_BASE))}, not to {args.kind}")
+    grain = GRAIN_STD if args.grain is None else args.grain
+    if not 0 <= grain <= 64:
         sys.exit(f"--grain {args.grain} must be between 0 and 64 levels")
+    grain = abs(grain)  # -0.0 passes the check above, but numpy rejects it as a negative std
     if not 0 <= args.seed <= 2**32 - 1:
         sys.exit(f"--seed {args.seed} must be between 0 and {2**32 - 1}, as for `cyclegan data`")
 
@@ -116,18 +123,34 @@ def main() -> None:
 
     def render(photo: np.ndarray) -> np.ndarray:
         if args.kind in GRAIN_BASE:
-            return add_grain(GRAIN_BASE[args.kind](photo), grain_rng, args.grain)
+            return add_grain(GRAIN_BASE[args.kind](photo), grain_rng, grain)
         return clean(photo)
 
-    write_folder(args.out / "trainA", train[0::2])
-    write_folder(args.out / "trainB", [render(p) for p in train[1::2]])
-    write_folder(args.out / "testA", test[0::2])
-    write_folder(args.out / "testA_truth", [clean(p) for p in test[0::2]])
-    write_folder(args.out / "testB", [render(p) for p in test[1::2]])
-    meta = {"kind": f"screen-{args.kind}", "size": args.size, "seed": args.seed,
-            "grain": args.grain if args.kind in GRAIN_BASE else None,
-            "n_train": args.n_train, "n_test": args.n_test}
-    (args.out / "dataset.json").write_text(json.dumps(meta, indent=2))
+    # The data set is written to a hidden sibling folder and renamed to OUT only when complete, so a
+    # failed run leaves no partial OUT behind.
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.", dir=args.out.parent))
+        # mkdtemp makes the folder private (0700), so give it the permissions a plain mkdir would.
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
+    except OSError as exc:
+        sys.exit(f"{args.out}: cannot create folder ({exc.strerror}); choose another OUT")
+    try:
+        write_folder(staging / "trainA", train[0::2])
+        write_folder(staging / "trainB", [render(p) for p in train[1::2]])
+        write_folder(staging / "testA", test[0::2])
+        write_folder(staging / "testA_truth", [clean(p) for p in test[0::2]])
+        write_folder(staging / "testB", [render(p) for p in test[1::2]])
+        meta = {"kind": f"screen-{args.kind}", "size": args.size, "seed": args.seed,
+                "grain": grain if args.kind in GRAIN_BASE else None,
+                "n_train": args.n_train, "n_test": args.n_test}
+        (staging / "dataset.json").write_text(json.dumps(meta, indent=2))
+        staging.rename(args.out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
     print(f"wrote {args.kind} data set to {args.out}")
 
 

@@ -184,6 +184,20 @@ def test_load_generators_rejects_mismatched_weights(tmp_path, state):
         load_generators(path)
 
     assert str(path) in str(excinfo.value)
+    # The message names the first offending key, not only torch's header line.
+    assert "size mismatch for" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_load_generators_rejects_non_finite_weights(tmp_path, state, value):
+    first_key = next(iter(state["G_BA"]))
+    state["G_BA"][first_key] = state["G_BA"][first_key].clone()
+    state["G_BA"][first_key].view(-1)[0] = value
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, state)
+
+    with pytest.raises(CheckpointError, match="G_BA has NaN or infinite weights"):
+        load_generators(path)
 
 
 # Files that are not checkpoints

@@ -431,7 +431,7 @@ def test_photo2gray_photos_keep_colour(photo2gray):
         ({"kind": "photo2sketch"}, "unknown data set kind"),
         ({"kind": "photo2map", "size": 4}, r"--size 4 is outside \[8, 128\]"),
         ({"kind": "photo2map", "size": 129}, r"--size 129 is outside"),
-        ({"kind": "photo2map", "n_train": 0}, "--n-train 0 and --n-test 50 must be at least 1"),
+        ({"kind": "photo2map", "n_train": 0}, "--n-train 0 and --n-test 50 must be between 1 and 40000"),
         ({"kind": "photo2map", "palette_size": 1}, "--palette 1 must be between 2 and 8"),
     ],
 )

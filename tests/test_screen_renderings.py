@@ -14,7 +14,7 @@ import torch
 from skimage import segmentation
 
 from cyclegan.config import TrainConfig
-from cyclegan.data import read_rgb
+from cyclegan.data import DataError, read_rgb
 from conftest import save_new_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +119,76 @@ def test_negative_grain_rejected(tmp_path):
     assert completed.returncode != 0
     assert "--grain -1" in completed.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_grain_rejected_for_kind_without_grain(tmp_path):
+    completed = run_script("blur", str(tmp_path / "out"), "--grain", "3")
+
+    assert completed.returncode != 0
+    assert "--grain applies only to the kinds" in completed.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_negative_zero_grain_means_none(tmp_path):
+    grainy, plain = tmp_path / "blur-grain", tmp_path / "blur"
+
+    completed = run_script("blur-grain", str(grainy), "--size", "16", "--n-train", "1", "--n-test", "1", "--grain=-0")
+    assert run_script("blur", str(plain), "--size", "16", "--n-train", "1", "--n-test", "1").returncode == 0
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads((grainy / "dataset.json").read_text())["grain"] == 0.0
+    # Same seed, same crops: grain of std 0 leaves the plain blur rendering.
+    assert np.array_equal(read_rgb(grainy / "trainB" / "00000.png"), read_rgb(plain / "trainB" / "00000.png"))
+
+
+def test_too_many_images_rejected(tmp_path):
+    completed = run_script("mosaic", str(tmp_path / "out"), "--n-train", "100000000000")
+
+    assert completed.returncode != 0
+    assert "must be between 1 and" in completed.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_data_set_written_without_leftovers(tmp_path):
+    completed = run_script("mosaic", str(tmp_path / "out"), "--size", "8", "--n-train", "1", "--n-test", "1")
+
+    assert completed.returncode == 0, completed.stderr
+    assert [path.name for path in tmp_path.iterdir()] == ["out"]
+    assert (tmp_path / "out").stat().st_mode & 0o777 != 0o700
+
+
+def test_eval_rejects_unpaired_truth(tmp_path):
+    data = tmp_path / "data"
+    assert run_script("mosaic", str(data), "--size", "16", "--n-train", "1", "--n-test", "3").returncode == 0
+    (data / "testA_truth" / "00002.png").unlink()
+    save_new_checkpoint(tmp_path / "c.pt", TrainConfig(size=16, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, steps=1), step=0)
+
+    with pytest.raises(DataError, match="testA and testA_truth must hold the same file names"):
+        load_example("screen_eval").evaluate(tmp_path / "c.pt", data)
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"kind": 5}', "{not json", ""])
+def test_eval_rejects_invalid_description(tmp_path, content):
+    data = tmp_path / "data"
+    assert run_script("mosaic", str(data), "--size", "16", "--n-train", "1", "--n-test", "1").returncode == 0
+    (data / "dataset.json").write_text(content)
+
+    with pytest.raises(DataError, match="dataset.json: invalid data set description"):
+        load_example("screen_eval").domain_projection(data)
+
+
+def test_eval_rejects_other_image_size(tmp_path):
+    data = tmp_path / "data"
+    assert run_script("mosaic", str(data), "--size", "32", "--n-train", "1", "--n-test", "1").returncode == 0
+    save_new_checkpoint(tmp_path / "c.pt", TrainConfig(size=16, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, steps=1), step=0)
+
+    with pytest.raises(DataError, match="build the data set with --size 16"):
+        load_example("screen_eval").evaluate(tmp_path / "c.pt", data)
+
+
+def test_block_mean_rejects_odd_size():
+    with pytest.raises(ValueError, match="multiples of 4"):
+        load_example("screen_eval").block_mean_projection(torch.zeros((1, 3, 14, 14)))
 
 
 def test_low_pass_projection_removes_checkerboard():
