@@ -19,7 +19,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from torch.nn import functional
 
 from cyclegan.checkpoint import CheckpointError, load_generators
 from cyclegan.data import DataError, list_images, load_folder
+from stegdetect import projections
 from stegdetect.projections import Projection, gray_projection, target_projections
 from stegdetect.sensitivity import judge, sweep
 
@@ -53,27 +53,10 @@ def low_pass_projection(images: torch.Tensor) -> torch.Tensor:
 
 
 def read_description(data: Path) -> dict:
-    """Return the contents of ``data/dataset.json``, or an empty dict if the data set has none.
-
-    Raises
-    ------
-    DataError
-        If ``data`` is not a folder, or the file is not a JSON object with a string ``kind``.
-    """
+    """Return the contents of ``data/dataset.json`` (empty if there is none), checking ``data`` exists."""
     if not data.is_dir():
         raise DataError(f"{data}: data folder not found")
-    meta_path = data / "dataset.json"
-    if not meta_path.is_file():
-        return {}
-    try:
-        meta = json.loads(meta_path.read_text())
-        if not isinstance(meta, dict):
-            raise ValueError("the top level is not an object")
-        if not isinstance(meta.get("kind", ""), str):
-            raise ValueError("kind is not a string")
-    except ValueError as exc:  # also JSONDecodeError and UnicodeDecodeError
-        raise DataError(f"{meta_path}: invalid data set description ({exc}); fix or delete it") from exc
-    return meta
+    return projections.read_description(data)
 
 
 def check_size(data: Path, size: int) -> None:

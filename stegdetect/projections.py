@@ -36,12 +36,13 @@ def gray_projection(images: torch.Tensor) -> torch.Tensor:
     return images.mean(1, keepdim=True).expand_as(images).contiguous()
 
 
-def target_projections(data_root: Path) -> dict[str, Projection]:
-    """Return the projections onto domain B described by ``data_root/dataset.json``, if any.
+def read_description(data_root: Path) -> dict:
+    """Return the contents of ``data_root/dataset.json``, or an empty dict if the data set has none.
 
-    The A -> B translation of a ``photo2map`` data set is snapped to its palette (and boundary colour);
-    that of ``photo2gray`` is projected onto gray. A folder without ``dataset.json``, such as a user's
-    own data, gets none.
+    Raises
+    ------
+    DataError
+        If the file is not a JSON object, or its ``kind`` is not a string.
     """
     meta_path = Path(data_root) / "dataset.json"
     if not meta_path.is_file():
@@ -50,6 +51,22 @@ def target_projections(data_root: Path) -> dict[str, Projection]:
         meta = json.loads(meta_path.read_text())
         if not isinstance(meta, dict):
             raise ValueError("the top level is not an object")
+        if not isinstance(meta.get("kind", ""), str):
+            raise ValueError("kind is not a string")
+    except ValueError as exc:  # also JSONDecodeError and UnicodeDecodeError
+        raise DataError(f"{meta_path}: invalid data set description ({exc}); fix or delete it") from exc
+    return meta
+
+
+def target_projections(data_root: Path) -> dict[str, Projection]:
+    """Return the projections onto domain B described by ``data_root/dataset.json``, if any.
+
+    The A -> B translation of a ``photo2map`` data set is snapped to its palette (and boundary colour);
+    that of ``photo2gray`` is projected onto gray. A folder without ``dataset.json``, such as a user's
+    own data, gets none.
+    """
+    meta = read_description(data_root)
+    try:
         if meta.get("kind") == "photo2map" and meta.get("palette"):
             colours = list(meta["palette"])
             if meta.get("boundary_colour"):
@@ -58,6 +75,7 @@ def target_projections(data_root: Path) -> dict[str, Projection]:
                 raise ValueError("palette colours must be [R, G, B] lists of integers 0-255")
             return {"palette snap": palette_projection(colours)}
     except (ValueError, TypeError) as exc:
+        meta_path = Path(data_root) / "dataset.json"
         raise DataError(f"{meta_path}: invalid data set description ({exc}); fix or delete it") from exc
     if meta.get("kind") == "photo2gray":
         return {"gray projection": gray_projection}

@@ -312,6 +312,21 @@ def test_sensitivity_malformed_dataset_json(tiny_run, tmp_path):
     assert_clean_error(result, "dataset.json", "invalid data set description")
 
 
+@pytest.mark.parametrize("content", ["[1, 2]", '{"kind": 5}', "{not json", b"\xff\xfe\x00"])
+def test_sensitivity_unreadable_dataset_json(tiny_run, tmp_path, content):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_run["data"], data)
+    path = data / "dataset.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"], "--images", data])
+    assert_clean_error(result, "dataset.json", "invalid data set description")
+
+
 def test_sensitivity_oversized_config_rejected(tiny_run, tmp_path):
     state = torch.load(tiny_run["checkpoint"], weights_only=True)
     state["config"]["ngf"] = 20000
