@@ -97,8 +97,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def _first_problem(exc: Exception) -> str:
-    """Return the first specific line of a state-dict loading error.
+def first_problem(exc: Exception, max_chars: int = 200) -> str:
+    """Return the first specific line of a state-dict loading error, cut to ``max_chars``.
 
     torch's message starts with a header ("Error(s) in loading state_dict for ...:") and lists the
     missing, unexpected or wrong-shaped keys on the lines after it.
@@ -106,9 +106,11 @@ def _first_problem(exc: Exception) -> str:
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
-    if len(lines) > 1 and lines[0].startswith("Error(s) in loading state_dict"):
-        return lines[1]
-    return lines[0]
+    line = lines[0]
+    if len(lines) > 1 and line.startswith("Error(s) in loading state_dict"):
+        line = lines[1]
+    # A "Missing key(s)" line lists every key, so it is cut to stay a one-line message.
+    return line if len(line) <= max_chars else line[: max_chars - 3] + "..."
 
 
 def build_generator(config: TrainConfig) -> ResnetGenerator:
@@ -142,7 +144,7 @@ def load_generators(
         try:
             net.load_state_dict(state[key])
         except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
-            raise CheckpointError(f"{path}: {key} weights do not match the saved config ({_first_problem(exc)})") from exc
+            raise CheckpointError(f"{path}: {key} weights do not match the saved config ({first_problem(exc)})") from exc
         if not all(torch.isfinite(tensor).all() for tensor in net.state_dict().values() if tensor.is_floating_point()):
             raise CheckpointError(
                 f"{path}: {key} has NaN or infinite weights (the run diverged); use an earlier checkpoint"

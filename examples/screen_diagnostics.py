@@ -15,15 +15,16 @@ translation:
 A decoder that reads a code by averaging over many pixels (a tint, a smooth pattern) has a low gain
 for white noise and a higher one for low-frequency noise.
 
-``balance`` loads the discriminator D_B as well and compares, on 16 test photos, the two terms of the
-generator loss that act on the translation G_AB(photo). The adversarial term is the GAN weight times
-the LSGAN loss of D_B's score on the translation (target "real"). The cycle term is the cycle weight
-times the L1 between G_BA(translation) and the photo. It prints the norm of each term's gradient with respect to the
-translation. It also prints the mean over the images of the cosine between each term's descent
-direction (minus its gradient) and the step that projects the translation onto domain B (see
-``screen_eval.domain_projection``), and the mean D_B score of real B images, of the translation, of
-the projected translation and of the photos. D_B is scored as saved: runs trained with noise added
-to the discriminator's inputs are scored here without it.
+``balance`` loads the discriminator D_B as well and compares, on 16 test photos, the two terms of
+the generator loss that act on the translation G_AB(photo). The adversarial term is the GAN weight
+times the LSGAN loss of D_B's score on the translation (target "real"). The cycle term is the cycle
+weight times the L1 between G_BA(translation) and the photo. It prints the norm of each term's
+gradient with respect to the translation. It also prints the mean over the images of the cosine
+between each term's descent direction (minus its gradient) and the step that projects the
+translation onto domain B (see ``screen_eval.domain_projection``). Last come the mean D_B scores of
+real B images, of the translation, of the projected translation and of the photos. The cycle term
+uses the clean translation, also for runs trained with ``--cycle-noise``. D_B is scored as saved:
+runs trained with noise added to the discriminator's inputs are scored here without it.
 
 ``floor`` needs no checkpoint. It prints the mean PSNR of ``DATA/testA_truth`` taken as the
 reconstruction of ``DATA/testA``, and the same after each image's per-channel mean of (photo -
@@ -46,11 +47,12 @@ import torch
 from scipy import ndimage
 from torch.nn import functional
 
-from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generators
+from cyclegan.checkpoint import CheckpointError, first_problem, load_checkpoint, load_generators
 from cyclegan.data import DataError, list_images, load_folder, read_rgb
 from cyclegan.losses import lsgan_loss
 from cyclegan.models import PatchDiscriminator
 from screen_eval import check_size, domain_projection, load_pairs
+from stegdetect.projections import Projection
 from stegdetect.sensitivity import psnr
 
 NOISE_STD = 0.01
@@ -99,33 +101,34 @@ def subspace_gains(
     return result
 
 
-def loss_balance(checkpoint: Path, data: Path) -> dict[str, float]:
-    """Compare the adversarial and cycle gradients on the translation of a full checkpoint."""
-    state = load_checkpoint(checkpoint)
-    if "D_B" not in state:
-        raise CheckpointError(f"{checkpoint}: has no discriminator D_B (a generators-only export); pass a full checkpoint")
-    forward, backward, config, _ = load_generators(checkpoint)
-    check_size(data, config.size)
-    discriminator = PatchDiscriminator(ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm_d)
-    try:
-        discriminator.load_state_dict(state["D_B"])
-    except (RuntimeError, TypeError) as exc:
-        raise CheckpointError(f"{checkpoint}: D_B weights do not match the saved config") from exc
-    discriminator.eval().requires_grad_(False)
-    projection = domain_projection(data)
-    if projection is None:
-        raise DataError(f"{data}: no projection onto domain B is known for this data set")
+def gradient_balance(
+    forward: torch.nn.Module,
+    backward: torch.nn.Module,
+    discriminator: torch.nn.Module,
+    photos: torch.Tensor,
+    real_b: torch.Tensor,
+    projection: Projection,
+    lambda_gan: float,
+    lambda_cycle: float,
+) -> dict[str, float]:
+    """Compare the weighted adversarial and cycle gradients on the translation ``forward(photos)``.
 
-    photos = load_folder(data / "testA", config.size)[:BALANCE_IMAGES]
-    real_b = load_folder(data / "testB", config.size)[:BALANCE_IMAGES]
+    Returns
+    -------
+    dict
+        The norm of each gradient, the mean over images of the cosine between each descent direction
+        (minus the gradient) and ``projection(translation) - translation``, and mean D_B scores.
+    """
     with torch.no_grad():
-        translated = forward(photos)
-        projected = projection[1](translated)
+        # A copy, so that the gradient never flows into ``photos`` through a generator that returns
+        # its input tensor itself (such as nn.Identity).
+        translated = forward(photos).clone()
+        projected = projection(translated)
     translated.requires_grad_(True)
 
-    adversarial = config.lambda_gan * lsgan_loss(discriminator(translated), True)
+    adversarial = lambda_gan * lsgan_loss(discriminator(translated), True)
     (adversarial_grad,) = torch.autograd.grad(adversarial, translated)
-    cycle = config.lambda_cycle * functional.l1_loss(backward(translated), photos)
+    cycle = lambda_cycle * functional.l1_loss(backward(translated), photos)
     (cycle_grad,) = torch.autograd.grad(cycle, translated)
 
     to_domain = (projected - translated.detach()).flatten(1)
@@ -149,6 +152,38 @@ def loss_balance(checkpoint: Path, data: Path) -> dict[str, float]:
     }
 
 
+def loss_balance(checkpoint: Path, data: Path) -> dict[str, float]:
+    """Run :func:`gradient_balance` on 16 test photos with the generators and D_B of a full checkpoint.
+
+    The cycle term is measured on the clean translation, also for runs trained with ``--cycle-noise``.
+    """
+    state = load_checkpoint(checkpoint)
+    if "D_B" not in state:
+        raise CheckpointError(f"{checkpoint}: has no discriminator D_B (a generators-only export); pass a full checkpoint")
+    forward, backward, config, _ = load_generators(checkpoint)
+    check_size(data, config.size)
+    discriminator = PatchDiscriminator(ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm_d)
+    try:
+        discriminator.load_state_dict(state["D_B"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{checkpoint}: D_B weights do not match the saved config ({first_problem(exc)})") from exc
+    if not all(torch.isfinite(tensor).all() for tensor in discriminator.state_dict().values() if tensor.is_floating_point()):
+        raise CheckpointError(f"{checkpoint}: D_B has NaN or infinite weights (the run diverged); use an earlier checkpoint")
+    discriminator.eval().requires_grad_(False)
+    projection = domain_projection(data)
+    if projection is None:
+        raise DataError(
+            f"{data}: no projection onto domain B is known for this data set; balance needs a data set "
+            "built by `cyclegan data` or screen_renderings.py"
+        )
+
+    photos = load_folder(data / "testA", config.size)[:BALANCE_IMAGES]
+    real_b = load_folder(data / "testB", config.size)[:BALANCE_IMAGES]
+    return gradient_balance(
+        forward, backward, discriminator, photos, real_b, projection[1], config.lambda_gan, config.lambda_cycle
+    )
+
+
 def reconstruction_floors(photos: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
     """Return the mean PSNR of ``truth`` as a reconstruction of ``photos``, without and with each image's tint.
 
@@ -167,7 +202,7 @@ def main() -> None:
     parser.add_argument("command", choices=("gains", "balance", "floor"), help="what to measure")
     parser.add_argument("checkpoints", nargs="*", type=Path, help="checkpoint files (checkpoints/step_N.pt or latest.pt)")
     parser.add_argument("--data", type=Path, required=True, help="data set folder with testA/, testB/ and testA_truth/")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     torch.set_num_threads(1)
     if (args.command == "floor") == bool(args.checkpoints):
         parser.error("floor takes no checkpoint, and gains and balance take at least one")

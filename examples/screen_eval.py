@@ -10,6 +10,7 @@ For the A -> B -> A cycle on ``DATA/testA`` it prints one line with:
   reconstruction. The projection is the palette or gray one of ``stegdetect.projections`` for
   ``cyclegan data`` sets, the 4 x 4 block mean for mosaic renderings of ``screen_renderings.py``,
   gray for its gray renderings, and a Gaussian low-pass with sigma 1 px for its blur renderings.
+  The low-pass also changes a true blur rendering a little, so part of its drop can be honest.
 
 Usage::
 

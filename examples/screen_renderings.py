@@ -74,16 +74,19 @@ CLEAN = {"blur": blur, "flat": flat, "mosaic": mosaic, "blur-grain": blur, "gray
 GRAIN_BASE = {"blur-grain": blur, "gray-grain": luminance, "mosaic-grain": mosaic}
 
 
-def write_folder(folder: Path, images: list[np.ndarray]) -> None:
-    """Write RGB images as numbered PNG files, stopping with an error if a file cannot be written."""
+def write_folder(folder: Path, images: list[np.ndarray], shown: Path) -> None:
+    """Write RGB images as numbered PNG files, stopping with an error if a file cannot be written.
+
+    Errors name ``shown``, the folder's final place, instead of the staging folder that is removed.
+    """
     try:
         folder.mkdir(parents=True)
     except OSError as exc:
-        sys.exit(f"{folder}: cannot create folder ({exc.strerror}); choose another OUT")
+        sys.exit(f"{shown}: cannot create folder ({exc.strerror}); choose another OUT")
     for i, image in enumerate(images):
         path = folder / f"{i:05d}.png"
         if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-            sys.exit(f"{path}: failed to write the image; check free space and permissions")
+            sys.exit(f"{shown / path.name}: failed to write the image; check free space and permissions")
 
 
 def main() -> None:
@@ -138,11 +141,11 @@ def main() -> None:
     except OSError as exc:
         sys.exit(f"{args.out}: cannot create folder ({exc.strerror}); choose another OUT")
     try:
-        write_folder(staging / "trainA", train[0::2])
-        write_folder(staging / "trainB", [render(p) for p in train[1::2]])
-        write_folder(staging / "testA", test[0::2])
-        write_folder(staging / "testA_truth", [clean(p) for p in test[0::2]])
-        write_folder(staging / "testB", [render(p) for p in test[1::2]])
+        write_folder(staging / "trainA", train[0::2], args.out / "trainA")
+        write_folder(staging / "trainB", [render(p) for p in train[1::2]], args.out / "trainB")
+        write_folder(staging / "testA", test[0::2], args.out / "testA")
+        write_folder(staging / "testA_truth", [clean(p) for p in test[0::2]], args.out / "testA_truth")
+        write_folder(staging / "testB", [render(p) for p in test[1::2]], args.out / "testB")
         meta = {"kind": f"screen-{args.kind}", "size": args.size, "seed": args.seed,
                 "grain": grain if args.kind in GRAIN_BASE else None,
                 "n_train": args.n_train, "n_test": args.n_test}

@@ -123,6 +123,31 @@ def test_balance_on_identity_pair(diagnostics, mosaic_data, tmp_path):
     assert values["adversarial gradient norm"] > 0
 
 
+class ChromaCritic(nn.Module):
+    """Score images by minus their mean chroma, so that a gray image scores highest."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -(x - x.mean(dim=1, keepdim=True)).abs().mean(dim=(1, 2, 3))
+
+
+def test_balance_adversarial_step_points_to_gray(diagnostics, photos):
+    def channel_mean(images: torch.Tensor) -> torch.Tensor:
+        return images.mean(dim=1, keepdim=True).expand_as(images)
+
+    values = diagnostics.gradient_balance(
+        nn.Identity(), Scale(0.5), ChromaCritic(), photos, photos, channel_mean, lambda_gan=1.0, lambda_cycle=10.0
+    )
+
+    # Descending (D - 1)^2 with D = -chroma lowers the chroma: each pixel moves towards its channel
+    # mean, so the step agrees with the projection onto gray in sign everywhere.
+    assert values["adversarial cosine to domain"] > 0.5
+    # The reconstruction 0.5 x is too weak, so the cycle term moves every value of the translation
+    # away from 0 (the sign of x). That step enlarges the chroma too, so it points away from gray.
+    assert values["cycle cosine to domain"] < -0.3
+    assert values["D_B(projected translation)"] == pytest.approx(0.0, abs=1e-6)
+    assert values["D_B(translation)"] < -0.1
+
+
 def test_balance_rejects_generators_only_file(mosaic_data, tmp_path):
     config = TrainConfig(size=16, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, steps=1)
     save_new_checkpoint(tmp_path / "full.pt", config, step=0)

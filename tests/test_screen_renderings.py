@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -154,7 +155,9 @@ def test_data_set_written_without_leftovers(tmp_path):
 
     assert completed.returncode == 0, completed.stderr
     assert [path.name for path in tmp_path.iterdir()] == ["out"]
-    assert (tmp_path / "out").stat().st_mode & 0o777 != 0o700
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~umask
 
 
 def test_eval_rejects_unpaired_truth(tmp_path):
