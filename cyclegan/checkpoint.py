@@ -113,6 +113,12 @@ def first_problem(exc: Exception, max_chars: int = 200) -> str:
     return line if len(line) <= max_chars else line[: max_chars - 3] + "..."
 
 
+def check_finite(net: torch.nn.Module, path: str | Path, name: str) -> None:
+    """Raise ``CheckpointError`` if network ``name`` loaded from ``path`` has NaN or infinite weights."""
+    if not all(torch.isfinite(tensor).all() for tensor in net.state_dict().values() if tensor.is_floating_point()):
+        raise CheckpointError(f"{path}: {name} has NaN or infinite weights (the run diverged); use an earlier checkpoint")
+
+
 def build_generator(config: TrainConfig) -> ResnetGenerator:
     """Build an untrained generator with the architecture described by ``config``."""
     return ResnetGenerator(
@@ -145,10 +151,7 @@ def load_generators(
             net.load_state_dict(state[key])
         except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"{path}: {key} weights do not match the saved config ({first_problem(exc)})") from exc
-        if not all(torch.isfinite(tensor).all() for tensor in net.state_dict().values() if tensor.is_floating_point()):
-            raise CheckpointError(
-                f"{path}: {key} has NaN or infinite weights (the run diverged); use an earlier checkpoint"
-            )
+        check_finite(net, path, key)
         generators.append(net.to(device).eval())
     return generators[0], generators[1], config, int(state["step"])
 

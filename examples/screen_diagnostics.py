@@ -47,7 +47,7 @@ import torch
 from scipy import ndimage
 from torch.nn import functional
 
-from cyclegan.checkpoint import CheckpointError, first_problem, load_checkpoint, load_generators
+from cyclegan.checkpoint import CheckpointError, check_finite, first_problem, load_checkpoint, load_generators
 from cyclegan.data import DataError, list_images, load_folder, read_rgb
 from cyclegan.losses import lsgan_loss
 from cyclegan.models import PatchDiscriminator
@@ -167,8 +167,7 @@ def loss_balance(checkpoint: Path, data: Path) -> dict[str, float]:
         discriminator.load_state_dict(state["D_B"])
     except (RuntimeError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{checkpoint}: D_B weights do not match the saved config ({first_problem(exc)})") from exc
-    if not all(torch.isfinite(tensor).all() for tensor in discriminator.state_dict().values() if tensor.is_floating_point()):
-        raise CheckpointError(f"{checkpoint}: D_B has NaN or infinite weights (the run diverged); use an earlier checkpoint")
+    check_finite(discriminator, checkpoint, "D_B")
     discriminator.eval().requires_grad_(False)
     projection = domain_projection(data)
     if projection is None:

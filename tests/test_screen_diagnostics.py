@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from cyclegan.checkpoint import export_generators
+from cyclegan.checkpoint import CheckpointError, export_generators, save_checkpoint
 from cyclegan.config import TrainConfig
 from conftest import save_new_checkpoint
 
@@ -189,3 +189,15 @@ def test_floor_rejects_checkpoint_argument(tmp_path):
 
     assert completed.returncode == 2
     assert "floor takes no checkpoint" in completed.stderr
+
+
+def test_balance_rejects_diverged_discriminator(diagnostics, mosaic_data, tmp_path):
+    config = TrainConfig(size=16, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, steps=1)
+    nets = save_new_checkpoint(tmp_path / "full.pt", config, step=0)
+    state = {name: net.state_dict() for name, net in nets.items()}
+    first_key = next(iter(state["D_B"]))
+    state["D_B"][first_key].view(-1)[0] = float("nan")
+    save_checkpoint(tmp_path / "diverged.pt", {**state, "config": config.to_dict(), "step": 0})
+
+    with pytest.raises(CheckpointError, match="D_B has NaN or infinite weights"):
+        diagnostics.loss_balance(tmp_path / "diverged.pt", mosaic_data)
