@@ -197,7 +197,8 @@ def reconstruction_floors(photos: torch.Tensor, truth: torch.Tensor) -> dict[str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    first_paragraph = __doc__.split("\n\n")[0]
+    parser = argparse.ArgumentParser(description=" ".join(first_paragraph.split()))
     parser.add_argument("command", choices=("gains", "balance", "floor"), help="what to measure")
     parser.add_argument("checkpoints", nargs="*", type=Path, help="checkpoint files (checkpoints/step_N.pt or latest.pt)")
     parser.add_argument("--data", type=Path, required=True, help="data set folder with testA/, testB/ and testA_truth/")

@@ -74,19 +74,19 @@ CLEAN = {"blur": blur, "flat": flat, "mosaic": mosaic, "blur-grain": blur, "gray
 GRAIN_BASE = {"blur-grain": blur, "gray-grain": luminance, "mosaic-grain": mosaic}
 
 
-def write_folder(folder: Path, images: list[np.ndarray], shown: Path) -> None:
+def write_folder(folder: Path, images: list[np.ndarray], final_folder: Path) -> None:
     """Write RGB images as numbered PNG files, stopping with an error if a file cannot be written.
 
-    Errors name ``shown``, the folder's final place, instead of the staging folder that is removed.
+    Errors name ``final_folder``, where the folder ends up, instead of the staging folder that is removed.
     """
     try:
         folder.mkdir(parents=True)
     except OSError as exc:
-        sys.exit(f"{shown}: cannot create folder ({exc.strerror}); choose another OUT")
+        sys.exit(f"{final_folder}: cannot create folder ({exc.strerror}); choose another OUT")
     for i, image in enumerate(images):
         path = folder / f"{i:05d}.png"
         if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-            sys.exit(f"{shown / path.name}: failed to write the image; check free space and permissions")
+            sys.exit(f"{final_folder / path.name}: failed to write the image; check free space and permissions")
 
 
 def main() -> None:
