@@ -26,6 +26,11 @@ real B images, of the translation, of the projected translation and of the photo
 uses the clean translation, also for runs trained with ``--cycle-noise``. D_B is scored as saved:
 runs trained with noise added to the discriminator's inputs are scored here without it.
 
+``overfit`` loads both discriminators and prints their mean scores on the first 200 training and
+test images of their domain, and D_B's scores on the translations of training and test photos. A
+discriminator that memorizes its training images scores the held-out real images lower than the
+training ones.
+
 ``floor`` needs no checkpoint. It prints the mean PSNR of ``DATA/testA_truth`` taken as the
 reconstruction of ``DATA/testA``, and the same after each image's per-channel mean of (photo -
 truth) is added to the truth (a per-image tint, three numbers).
@@ -34,6 +39,7 @@ Usage::
 
     python examples/screen_diagnostics.py gains CHECKPOINT [CHECKPOINT ...] --data DATA
     python examples/screen_diagnostics.py balance CHECKPOINT [CHECKPOINT ...] --data DATA
+    python examples/screen_diagnostics.py overfit CHECKPOINT [CHECKPOINT ...] --data DATA
     python examples/screen_diagnostics.py floor --data DATA
 """
 
@@ -48,6 +54,7 @@ from scipy import ndimage
 from torch.nn import functional
 
 from cyclegan.checkpoint import CheckpointError, check_finite, first_problem, load_checkpoint, load_generators
+from cyclegan.config import TrainConfig
 from cyclegan.data import DataError, list_images, load_folder, read_rgb
 from cyclegan.losses import lsgan_loss
 from cyclegan.models import PatchDiscriminator
@@ -59,6 +66,7 @@ NOISE_STD = 0.01
 LOW_SIGMA = 3.0
 NOISE_KINDS = ("white", "chroma-white", "low", "chroma-low")
 BALANCE_IMAGES = 16
+OVERFIT_IMAGES = 200
 
 
 def make_noise(shape: torch.Size, kind: str, generator: torch.Generator) -> torch.Tensor:
@@ -152,23 +160,31 @@ def gradient_balance(
     }
 
 
+def load_discriminator(checkpoint: Path, name: str, config: TrainConfig) -> PatchDiscriminator:
+    """Load discriminator ``name`` ("D_A" or "D_B") of a full training checkpoint, frozen, in eval mode.
+
+    ``config`` is the run's config, as returned by ``load_generators`` for the same file.
+    """
+    state = load_checkpoint(checkpoint)
+    if name not in state:
+        raise CheckpointError(f"{checkpoint}: has no discriminator {name} (a generators-only export); pass a full checkpoint")
+    discriminator = PatchDiscriminator(ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm_d)
+    try:
+        discriminator.load_state_dict(state[name])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{checkpoint}: {name} weights do not match the saved config ({first_problem(exc)})") from exc
+    check_finite(discriminator, checkpoint, name)
+    return discriminator.eval().requires_grad_(False)
+
+
 def loss_balance(checkpoint: Path, data: Path) -> dict[str, float]:
     """Run :func:`gradient_balance` on 16 test photos with the generators and D_B of a full checkpoint.
 
     The cycle term is measured on the clean translation, also for runs trained with ``--cycle-noise``.
     """
-    state = load_checkpoint(checkpoint)
-    if "D_B" not in state:
-        raise CheckpointError(f"{checkpoint}: has no discriminator D_B (a generators-only export); pass a full checkpoint")
     forward, backward, config, _ = load_generators(checkpoint)
     check_size(data, config.size)
-    discriminator = PatchDiscriminator(ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm_d)
-    try:
-        discriminator.load_state_dict(state["D_B"])
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{checkpoint}: D_B weights do not match the saved config ({first_problem(exc)})") from exc
-    check_finite(discriminator, checkpoint, "D_B")
-    discriminator.eval().requires_grad_(False)
+    discriminator = load_discriminator(checkpoint, "D_B", config)
     projection = domain_projection(data)
     if projection is None:
         raise DataError(
@@ -181,6 +197,28 @@ def loss_balance(checkpoint: Path, data: Path) -> dict[str, float]:
     return gradient_balance(
         forward, backward, discriminator, photos, real_b, projection[1], config.lambda_gan, config.lambda_cycle
     )
+
+
+def memorization(checkpoint: Path, data: Path, limit: int = OVERFIT_IMAGES) -> dict[str, float]:
+    """Return mean discriminator scores on training and test images, to show whether the discriminators memorize.
+
+    Scores the first ``limit`` images (by name) of trainA, testA, trainB and testB with the
+    discriminator of their domain, and the translations G_AB(trainA) and G_AB(testA) with D_B. A
+    discriminator that generalizes scores training and test images alike. One that memorizes its
+    training set scores held-out real images closer to "fake" (LSGAN targets: 1 real, 0 fake).
+    """
+    forward, _, config, _ = load_generators(checkpoint)
+    check_size(data, config.size)
+    d_a = load_discriminator(checkpoint, "D_A", config)
+    d_b = load_discriminator(checkpoint, "D_B", config)
+    result = {}
+    with torch.no_grad():
+        for split in ("train", "test"):
+            photos = load_folder(data / f"{split}A", config.size, limit)
+            result[f"D_A({split}A)"] = float(d_a(photos).mean())
+            result[f"D_B({split}B)"] = float(d_b(load_folder(data / f"{split}B", config.size, limit)).mean())
+            result[f"D_B(G_AB({split}A))"] = float(d_b(forward(photos)).mean())
+    return result
 
 
 def reconstruction_floors(photos: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
@@ -199,13 +237,13 @@ def reconstruction_floors(photos: torch.Tensor, truth: torch.Tensor) -> dict[str
 def main() -> None:
     first_paragraph = __doc__.split("\n\n")[0]
     parser = argparse.ArgumentParser(description=" ".join(first_paragraph.split()))
-    parser.add_argument("command", choices=("gains", "balance", "floor"), help="what to measure")
+    parser.add_argument("command", choices=("gains", "balance", "overfit", "floor"), help="what to measure")
     parser.add_argument("checkpoints", nargs="*", type=Path, help="checkpoint files (checkpoints/step_N.pt or latest.pt)")
     parser.add_argument("--data", type=Path, required=True, help="data set folder with testA/, testB/ and testA_truth/")
     args = parser.parse_intermixed_args()
     torch.set_num_threads(1)
     if (args.command == "floor") == bool(args.checkpoints):
-        parser.error("floor takes no checkpoint, and gains and balance take at least one")
+        parser.error("floor takes no checkpoint, and the other commands take at least one")
 
     if args.command == "floor":
         try:
@@ -226,7 +264,8 @@ def main() -> None:
                 fields = [f"{checkpoint}", f"step {step}", f"chroma {values.pop('chroma'):.3f}"]
                 fields += [f"{kind} {gain:.2f}" for kind, gain in values.items()]
             else:
-                fields = [f"{checkpoint}"] + [f"{name} {value:.3f}" for name, value in loss_balance(checkpoint, args.data).items()]
+                measure = loss_balance if args.command == "balance" else memorization
+                fields = [f"{checkpoint}"] + [f"{name} {value:.3f}" for name, value in measure(checkpoint, args.data).items()]
         except (CheckpointError, DataError, OSError, ValueError) as exc:
             sys.exit(f"screen_diagnostics: {exc}")
         print(" | ".join(fields), flush=True)

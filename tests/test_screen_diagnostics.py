@@ -14,6 +14,7 @@ from torch import nn
 
 from cyclegan.checkpoint import CheckpointError, export_generators, save_checkpoint
 from cyclegan.config import TrainConfig
+from cyclegan.data import load_folder
 from conftest import save_new_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,3 +202,26 @@ def test_balance_rejects_diverged_discriminator(diagnostics, mosaic_data, tmp_pa
 
     with pytest.raises(CheckpointError, match="D_B has NaN or infinite weights"):
         diagnostics.loss_balance(tmp_path / "diverged.pt", mosaic_data)
+
+
+def test_memorization_matches_direct_scores(diagnostics, mosaic_data, tmp_path):
+    config = TrainConfig(size=16, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, steps=1)
+    nets = save_new_checkpoint(tmp_path / "full.pt", config, step=0)
+    for _, net in nets.items():
+        net.eval()
+
+    values = diagnostics.memorization(tmp_path / "full.pt", mosaic_data, limit=2)
+
+    def score(discriminator: nn.Module, folder: str, translate: bool = False) -> float:
+        images = load_folder(mosaic_data / folder, 16, 2)
+        with torch.no_grad():
+            return float(discriminator(nets.G_AB(images) if translate else images).mean())
+
+    expected = {}
+    for split in ("train", "test"):
+        expected[f"D_A({split}A)"] = score(nets.D_A, f"{split}A")
+        expected[f"D_B({split}B)"] = score(nets.D_B, f"{split}B")
+        expected[f"D_B(G_AB({split}A))"] = score(nets.D_B, f"{split}A", translate=True)
+    assert values == pytest.approx(expected, abs=1e-6)
+    # The two discriminators start from different random weights, so swapping them would show.
+    assert values["D_A(trainA)"] != pytest.approx(score(nets.D_B, "trainA"), abs=1e-4)
