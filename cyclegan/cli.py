@@ -11,6 +11,7 @@ import click
 from .errors import user_errors
 
 from .config import TrainConfig
+from .losses import GAN_LOSSES
 from .models import NORMS
 
 
@@ -91,6 +92,7 @@ DEFAULTS = TrainConfig()
 @click.option("--lambda-cycle", default=DEFAULTS.lambda_cycle, show_default=True, help="Weight of the cycle-consistency L1 loss.")
 @click.option("--lambda-identity", default=DEFAULTS.lambda_identity, show_default=True, help="Identity loss weight, as a fraction of --lambda-cycle; 0 disables it.")
 @click.option("--lambda-gan", default=DEFAULTS.lambda_gan, show_default=True, help="Weight of the adversarial loss of the generators.")
+@click.option("--gan-mode", type=click.Choice(tuple(GAN_LOSSES)), default=DEFAULTS.gan_mode, show_default=True, help="Adversarial loss: least squares (CycleGAN's choice) or the cross-entropy loss of the original GAN, non-saturating for the generators.")
 @click.option("--cycle-noise", default=0.0, show_default=True, help="Noise defense: std of Gaussian noise (on the [-1, 1] scale) added to each translation before reconstruction; 0 disables it.")
 @click.option("--pool-size", default=DEFAULTS.pool_size, show_default=True, help="Generated images kept for discriminator updates; 0 disables the pool.")
 @click.option("--lr", default=DEFAULTS.lr, show_default=True, help="Adam learning rate of the generators.")

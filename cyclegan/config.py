@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .losses import GAN_LOSSES
 from .models import NORMS
 
 # Inclusive ranges of the integer and weight settings. The upper bounds reject values that would
@@ -38,7 +39,7 @@ _TYPES = {
     "n_downsampling": int, "n_layers_d": int, "norm_g": str, "norm_d": str, "steps": int,
     "decay_steps": int, "batch_size": int, "seed": int, "pool_size": int, "device": str,
     "lambda_cycle": (int, float), "lambda_identity": (int, float), "lambda_gan": (int, float),
-    "cycle_noise": (int, float), "lr": (int, float), "lr_d": (int, float),
+    "gan_mode": str, "cycle_noise": (int, float), "lr": (int, float), "lr_d": (int, float),
     "beta1": (int, float), "beta2": (int, float), "sample_every": int, "checkpoint_every": int,
     "snapshot_every": int, "log_every": int, "num_workers": int, "threads": (int, type(None)),
 }
@@ -69,6 +70,7 @@ class TrainConfig:
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
     lambda_gan: float = 1.0
+    gan_mode: str = "lsgan"
     cycle_noise: float = 0.0
     pool_size: int = 50
     lr: float = 2e-4
@@ -114,6 +116,8 @@ class TrainConfig:
 
         if self.norm_g not in NORMS or self.norm_d not in NORMS:
             raise ValueError(f"norm_g and norm_d must be one of {', '.join(NORMS)}")
+        if self.gan_mode not in GAN_LOSSES:
+            raise ValueError(f"gan_mode {self.gan_mode!r} must be one of {', '.join(GAN_LOSSES)}")
         if self.lr <= 0 or self.lr_d <= 0:
             raise ValueError(f"learning rates must be positive, got lr {self.lr} and lr_d {self.lr_d}")
 

@@ -30,7 +30,7 @@ from .checkpoint import NETWORKS, build_generator, load_checkpoint, save_checkpo
 from .config import TrainConfig
 from .data import UnpairedDataset, check_dataroot, load_folder, seed_worker, to_uint8
 from .defenses import cycle_perturb
-from .losses import lsgan_loss
+from .losses import GAN_LOSSES
 from .models import PatchDiscriminator, init_weights
 from .pool import ImagePool
 
@@ -277,9 +277,10 @@ class Trainer:
         fake_A = nets.G_BA(real_B)
         rec_A = nets.G_BA(cycle_perturb(fake_B, c.cycle_noise))
         rec_B = nets.G_AB(cycle_perturb(fake_A, c.cycle_noise))
+        gan_loss = GAN_LOSSES[c.gan_mode]
         losses = {
-            "G_AB": lsgan_loss(nets.D_B(fake_B), True),
-            "G_BA": lsgan_loss(nets.D_A(fake_A), True),
+            "G_AB": gan_loss(nets.D_B(fake_B), True),
+            "G_BA": gan_loss(nets.D_A(fake_A), True),
             "cycle_A": F.l1_loss(rec_A, real_A),
             "cycle_B": F.l1_loss(rec_B, real_B),
         }
@@ -300,8 +301,8 @@ class Trainer:
             net.requires_grad_(True)
         pooled_A = self.pool_A.query(fake_A)
         pooled_B = self.pool_B.query(fake_B)
-        losses["D_A"] = 0.5 * (lsgan_loss(nets.D_A(real_A), True) + lsgan_loss(nets.D_A(pooled_A), False))
-        losses["D_B"] = 0.5 * (lsgan_loss(nets.D_B(real_B), True) + lsgan_loss(nets.D_B(pooled_B), False))
+        losses["D_A"] = 0.5 * (gan_loss(nets.D_A(real_A), True) + gan_loss(nets.D_A(pooled_A), False))
+        losses["D_B"] = 0.5 * (gan_loss(nets.D_B(real_B), True) + gan_loss(nets.D_B(pooled_B), False))
         self.opt_D.zero_grad(set_to_none=True)
         (losses["D_A"] + losses["D_B"]).backward()
         self.opt_D.step()

@@ -17,11 +17,11 @@ for white noise and a higher one for low-frequency noise.
 
 ``balance`` loads the discriminator D_B as well and compares, on 16 test photos, the two terms of
 the generator loss that act on the translation G_AB(photo). The adversarial term is the GAN weight
-times the LSGAN loss of D_B's score on the translation (target "real"). The cycle term is the cycle
-weight times the L1 between G_BA(translation) and the photo. It prints the norm of each term's
-gradient with respect to the translation. It also prints the mean over the images of the cosine
-between each term's descent direction (minus its gradient) and the step that projects the
-translation onto domain B (see ``screen_eval.domain_projection``). Last come the mean D_B scores of
+times the run's GAN loss (LSGAN or cross-entropy) of D_B's score on the translation, with target
+"real". The cycle term is the cycle weight times the L1 between G_BA(translation) and the photo. It
+prints the norm of each term's gradient with respect to the translation. It also prints the mean
+over the images of the cosine between each term's descent direction (minus its gradient) and the
+step that projects the translation onto domain B (see ``screen_eval.domain_projection``). Last come the mean D_B scores of
 real B images, of the translation, of the projected translation and of the photos. The cycle term
 uses the clean translation, also for runs trained with ``--cycle-noise``. D_B is scored as saved:
 runs trained with noise added to the discriminator's inputs are scored here without it.
@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 import torch
 from scipy import ndimage
@@ -56,7 +57,7 @@ from torch.nn import functional
 from cyclegan.checkpoint import CheckpointError, check_finite, first_problem, load_checkpoint, load_generators
 from cyclegan.config import TrainConfig
 from cyclegan.data import DataError, list_images, load_folder, read_rgb
-from cyclegan.losses import lsgan_loss
+from cyclegan.losses import GAN_LOSSES, lsgan_loss
 from cyclegan.models import PatchDiscriminator
 from screen_eval import check_size, domain_projection, load_pairs
 from stegdetect.projections import Projection
@@ -118,6 +119,7 @@ def gradient_balance(
     projection: Projection,
     lambda_gan: float,
     lambda_cycle: float,
+    gan_loss: Callable[[torch.Tensor, bool], torch.Tensor] = lsgan_loss,
 ) -> dict[str, float]:
     """Compare the weighted adversarial and cycle gradients on the translation ``forward(photos)``.
 
@@ -134,7 +136,7 @@ def gradient_balance(
         projected = projection(translated)
     translated.requires_grad_(True)
 
-    adversarial = lambda_gan * lsgan_loss(discriminator(translated), True)
+    adversarial = lambda_gan * gan_loss(discriminator(translated), True)
     (adversarial_grad,) = torch.autograd.grad(adversarial, translated)
     cycle = lambda_cycle * functional.l1_loss(backward(translated), photos)
     (cycle_grad,) = torch.autograd.grad(cycle, translated)
@@ -195,7 +197,8 @@ def loss_balance(checkpoint: Path, data: Path) -> dict[str, float]:
     photos = load_folder(data / "testA", config.size)[:BALANCE_IMAGES]
     real_b = load_folder(data / "testB", config.size)[:BALANCE_IMAGES]
     return gradient_balance(
-        forward, backward, discriminator, photos, real_b, projection[1], config.lambda_gan, config.lambda_cycle
+        forward, backward, discriminator, photos, real_b, projection[1], config.lambda_gan, config.lambda_cycle,
+        GAN_LOSSES[config.gan_mode],
     )
 
 
@@ -205,7 +208,8 @@ def memorization(checkpoint: Path, data: Path, limit: int = OVERFIT_IMAGES) -> d
     Scores the first ``limit`` images (by name) of trainA, testA, trainB and testB with the
     discriminator of their domain, and the translations G_AB(trainA) and G_AB(testA) with D_B. A
     discriminator that generalizes scores training and test images alike. One that memorizes its
-    training set scores held-out real images closer to "fake" (LSGAN targets: 1 real, 0 fake).
+    training set scores held-out real images closer to "fake". LSGAN's targets are 1 (real) and 0
+    (fake). With the cross-entropy loss, real images get positive raw scores and fakes negative ones.
     """
     forward, _, config, _ = load_generators(checkpoint)
     check_size(data, config.size)

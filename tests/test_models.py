@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from cyclegan.defenses import cycle_perturb
-from cyclegan.losses import lsgan_loss
+from cyclegan.losses import lsgan_loss, vanilla_gan_loss
 from cyclegan.models import (
     NORMS,
     PatchDiscriminator,
@@ -298,6 +298,18 @@ def test_lsgan_loss_patch_map():
 
     assert lsgan_loss(prediction, True).item() == pytest.approx(np.mean((values - 1) ** 2), rel=1e-5)
     assert lsgan_loss(prediction, False).item() == pytest.approx(np.mean(values**2), rel=1e-5)
+
+
+def test_vanilla_gan_loss_targets():
+    prediction = torch.tensor([[0.5, -1.0], [2.0, 30.0]])
+    values = np.array([0.5, -1.0, 2.0, 30.0])
+
+    # -log(sigmoid(x)) = log(1 + exp(-x)) and -log(1 - sigmoid(x)) = log(1 + exp(x)).
+    real = vanilla_gan_loss(prediction, True).item()
+    fake = vanilla_gan_loss(prediction, False).item()
+
+    assert real == pytest.approx(np.mean(np.log1p(np.exp(-values))), rel=1e-6)
+    assert fake == pytest.approx(np.mean(np.log1p(np.exp(values))), rel=1e-6)
 
 
 # Cycle-path defense

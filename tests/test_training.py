@@ -273,6 +273,28 @@ def test_cycle_noise_leaves_other_losses_clean(tiny_config, tmp_path):
     assert abs(noisy_losses["cycle_B"] - clean_losses["cycle_B"]) > 1e-4
 
 
+def test_train_step_uses_cross_entropy_gan_loss(tiny_config, tmp_path):
+    tiny_config.gan_mode = "vanilla"
+    trainer = Trainer(tiny_config, tmp_path / "run")
+    real_a, real_b = fixed_batch(tiny_config)
+    with torch.no_grad():
+        score = trainer.nets.D_B(trainer.nets.G_AB(real_a)).double()
+    # The generator's target is "real": the mean of -log(sigmoid(score)).
+    expected = float(torch.nn.functional.softplus(-score).mean())
+
+    losses = trainer.train_step(real_a, real_b)
+
+    assert losses["G_AB"] == pytest.approx(expected, rel=1e-5)
+    assert losses["G_AB"] != pytest.approx(float((score - 1).pow(2).mean()), rel=1e-3)
+
+
+def test_config_rejects_unknown_gan_mode():
+    config = TrainConfig(gan_mode="wgan")
+
+    with pytest.raises(ValueError, match="gan_mode 'wgan' must be one of lsgan, vanilla"):
+        config.validate()
+
+
 def test_train_step_without_identity(tiny_config, tmp_path):
     tiny_config.lambda_identity = 0.0
     trainer = Trainer(tiny_config, tmp_path / "run")
