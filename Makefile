@@ -8,7 +8,7 @@ CONSTRAINTS ?= constraints-cpu.txt
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-retrain test test-slow clean
+.PHONY: install demo demo-pretrained test test-slow clean
 
 $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/demo.py --out demo_out
 
-demo-retrain: $(STAMP)
-	$(PY) examples/demo.py --out demo_out --retrain
+demo-pretrained: $(STAMP)
+	$(PY) examples/demo.py --out demo_out --pretrained
 
 test: $(STAMP)
 	$(PY) -m pytest -q

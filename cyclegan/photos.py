@@ -1,7 +1,7 @@
 """Unpaired data sets built from the photographs that ship with scikit-image and scikit-learn.
 
 Domain A contains crops of colour photographs. Domain B contains renderings of *other* crops that throw
-information away (a flat-colour map, or grayscale), so a CycleGAN that reconstructs A from B well must
+information away (a flat-colour map, grayscale, or a mosaic of block means), so a CycleGAN that reconstructs A from B well must
 get that information from somewhere other than the visible image. Nothing is downloaded.
 """
 
@@ -48,6 +48,9 @@ MAX_SIZE = 128
 # Largest --n-train or --n-test. Every crop is held in memory until the folders are written, and this
 # many crops of MAX_SIZE px take about 2 GB per split and domain.
 MAX_IMAGES = 40_000
+# Side of the square blocks of a photo2mosaic rendering, in pixels.
+MOSAIC_BLOCK = 4
+KINDS = ("photo2map", "photo2gray", "photo2mosaic")
 
 
 def load_photos() -> list[tuple[str, np.ndarray]]:
@@ -127,6 +130,17 @@ def render_gray(photo: np.ndarray) -> np.ndarray:
     return np.repeat(gray[..., None], 3, axis=2)
 
 
+def render_mosaic(photo: np.ndarray, block: int = MOSAIC_BLOCK) -> np.ndarray:
+    """Render a photo crop as a mosaic: every ``block`` x ``block`` square takes its mean colour.
+
+    This is many-to-one: all detail inside a block is lost. The crop's sides must be multiples of
+    ``block``.
+    """
+    height, width = photo.shape[:2]
+    small = cv2.resize(photo, (width // block, height // block), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
 def _write(folder: Path, images: list[np.ndarray]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(images):
@@ -147,7 +161,7 @@ def build_dataset(
 
     Parameters
     ----------
-    kind : {"photo2map", "photo2gray"}
+    kind : {"photo2map", "photo2gray", "photo2mosaic"}
         Rendering used for domain B.
     out : path
         Output folder; created if missing.
@@ -170,11 +184,11 @@ def build_dataset(
 
     Notes
     -----
-    ``testA_truth/`` contains the rendering of every ``testA`` photo (its true map or gray image), so
+    ``testA_truth/`` contains the rendering of every ``testA`` photo (its true map, gray image or mosaic), so
     translation quality can be measured against ground truth.
     """
-    if kind not in ("photo2map", "photo2gray"):
-        raise ValueError(f"unknown data set kind {kind!r}; expected photo2map or photo2gray")
+    if kind not in KINDS:
+        raise ValueError(f"unknown data set kind {kind!r}; expected one of {', '.join(KINDS)}")
     if not 8 <= size <= MAX_SIZE:
         raise ValueError(
             f"--size {size} is outside [8, {MAX_SIZE}]; larger crops would only upsample the bundled photos"
@@ -183,6 +197,8 @@ def build_dataset(
         raise ValueError(f"--n-train {n_train} and --n-test {n_test} must be between 1 and {MAX_IMAGES}")
     if kind == "photo2map":
         map_colours(palette_size)
+    if kind == "photo2mosaic" and size % MOSAIC_BLOCK:
+        raise ValueError(f"--size {size} must be a multiple of {MOSAIC_BLOCK} for photo2mosaic")
 
     out = Path(out)
     rng = np.random.default_rng(seed)
@@ -200,6 +216,9 @@ def build_dataset(
         meta["palette"] = colours.tolist()
         meta["boundary_colour"] = BOUNDARY_COLOUR.tolist() if boundaries else None
         render = lambda photo: render_map(photo, palette, colours, boundaries)  # noqa: E731
+    elif kind == "photo2mosaic":
+        meta["block"] = MOSAIC_BLOCK
+        render = render_mosaic
     else:
         render = render_gray
 

@@ -25,26 +25,14 @@ from pathlib import Path
 
 import torch
 from scipy import ndimage
-from torch.nn import functional
 
 from cyclegan.checkpoint import CheckpointError, load_generators
 from cyclegan.data import DataError, list_images, load_folder
 from stegdetect import projections
-from stegdetect.projections import Projection, gray_projection, target_projections
+from stegdetect.projections import Projection, block_mean_projection, gray_projection, target_projections
 from stegdetect.sensitivity import judge, sweep
 
-MOSAIC_BLOCK = 4
 LOW_PASS_SIGMA = 1.0
-
-
-def block_mean_projection(images: torch.Tensor) -> torch.Tensor:
-    """Replace every 4 x 4 block by its mean, as the mosaic rendering does."""
-    if images.shape[-1] % MOSAIC_BLOCK or images.shape[-2] % MOSAIC_BLOCK:
-        raise ValueError(
-            f"the block-mean projection needs images whose sides are multiples of {MOSAIC_BLOCK} px, "
-            f"got {tuple(images.shape[-2:])}"
-        )
-    return functional.interpolate(functional.avg_pool2d(images, MOSAIC_BLOCK), scale_factor=MOSAIC_BLOCK)
 
 
 def low_pass_projection(images: torch.Tensor) -> torch.Tensor:

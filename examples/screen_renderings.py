@@ -32,10 +32,9 @@ import cv2
 import numpy as np
 from skimage import color, segmentation
 
-from cyclegan.photos import MAX_IMAGES, MAX_SIZE, load_photos, random_crops, render_gray
+from cyclegan.photos import MAX_IMAGES, MAX_SIZE, MOSAIC_BLOCK, load_photos, random_crops, render_gray, render_mosaic
 
 GRAIN_STD = 2.0
-MOSAIC_BLOCK = 4
 
 
 def blur(photo: np.ndarray) -> np.ndarray:
@@ -50,13 +49,6 @@ def flat(photo: np.ndarray) -> np.ndarray:
     return color.label2rgb(labels, photo, kind="avg", bg_label=-1).astype(np.uint8)
 
 
-def mosaic(photo: np.ndarray) -> np.ndarray:
-    """Replace every MOSAIC_BLOCK x MOSAIC_BLOCK block by its mean colour."""
-    height, width = photo.shape[:2]
-    small = cv2.resize(photo, (width // MOSAIC_BLOCK, height // MOSAIC_BLOCK), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
-
-
 def luminance(photo: np.ndarray) -> np.ndarray:
     """Return the unrounded ITU-R BT.709 luminance (0-255) of a crop in three equal channels."""
     return np.repeat(color.rgb2gray(photo)[..., None] * 255, 3, axis=2)
@@ -69,9 +61,9 @@ def add_grain(image: np.ndarray, rng: np.random.Generator, std: float = GRAIN_ST
 
 
 # Noise-free rendering of each kind (also written to testA_truth/), and the image the grain is added to.
-CLEAN = {"blur": blur, "flat": flat, "mosaic": mosaic, "blur-grain": blur, "gray-grain": render_gray,
-         "mosaic-grain": mosaic}
-GRAIN_BASE = {"blur-grain": blur, "gray-grain": luminance, "mosaic-grain": mosaic}
+CLEAN = {"blur": blur, "flat": flat, "mosaic": render_mosaic, "blur-grain": blur, "gray-grain": render_gray,
+         "mosaic-grain": render_mosaic}
+GRAIN_BASE = {"blur-grain": blur, "gray-grain": luminance, "mosaic-grain": render_mosaic}
 
 
 def write_folder(folder: Path, images: list[np.ndarray], final_folder: Path) -> None:

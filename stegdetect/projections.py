@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch.nn import functional
 
 from cyclegan.data import DataError
+from cyclegan.photos import MOSAIC_BLOCK
 
 Projection = Callable[[torch.Tensor], torch.Tensor]
 
@@ -34,6 +36,22 @@ def palette_projection(colours: list[list[int]]) -> Projection:
 def gray_projection(images: torch.Tensor) -> torch.Tensor:
     """Replace each pixel by the mean of its three channels, keeping three equal channels."""
     return images.mean(1, keepdim=True).expand_as(images).contiguous()
+
+
+def block_mean_projection(images: torch.Tensor, block: int = MOSAIC_BLOCK) -> torch.Tensor:
+    """Replace every ``block`` x ``block`` square by its mean, as the photo2mosaic rendering does.
+
+    Raises
+    ------
+    ValueError
+        If the image sides are not multiples of ``block``.
+    """
+    if images.shape[-1] % block or images.shape[-2] % block:
+        raise ValueError(
+            f"the block-mean projection needs images whose sides are multiples of {block} px, "
+            f"got {tuple(images.shape[-2:])}"
+        )
+    return functional.interpolate(functional.avg_pool2d(images, block), scale_factor=block)
 
 
 def read_description(data_root: Path) -> dict:
@@ -61,9 +79,9 @@ def read_description(data_root: Path) -> dict:
 def target_projections(data_root: Path) -> dict[str, Projection]:
     """Return the projections onto domain B described by ``data_root/dataset.json``, if any.
 
-    The A -> B translation of a ``photo2map`` data set is snapped to its palette (and boundary colour);
-    that of ``photo2gray`` is projected onto gray. A folder without ``dataset.json``, such as a user's
-    own data, gets none.
+    The A -> B translation of a ``photo2map`` data set is snapped to its palette (and boundary colour),
+    that of ``photo2gray`` is projected onto gray, and that of ``photo2mosaic`` is replaced by its
+    block means. A folder without ``dataset.json``, such as a user's own data, gets none.
     """
     meta = read_description(data_root)
     try:
@@ -79,4 +97,6 @@ def target_projections(data_root: Path) -> dict[str, Projection]:
         raise DataError(f"{meta_path}: invalid data set description ({exc}); fix or delete it") from exc
     if meta.get("kind") == "photo2gray":
         return {"gray projection": gray_projection}
+    if meta.get("kind") == "photo2mosaic":
+        return {"block mean": block_mean_projection}
     return {}

@@ -187,6 +187,20 @@ def test_data_refuses_nonempty_folder(tiny_run):
     assert_clean_error(result, tiny_run["data"], "not empty")
 
 
+def test_data_photo2mosaic_writes_layout(tmp_path):
+    result = invoke(cyclegan_cli, ["data", "photo2mosaic", tmp_path / "mosaic", "--size", "16", "--n-train", "2", "--n-test", "1"])
+
+    assert result.exit_code == 0, result.output
+    for folder, count in (("trainA", 2), ("trainB", 2), ("testA", 1), ("testB", 1), ("testA_truth", 1)):
+        assert len(list((tmp_path / "mosaic" / folder).glob("*.png"))) == count, folder
+
+
+def test_data_photo2mosaic_rejects_size(tmp_path):
+    result = invoke(cyclegan_cli, ["data", "photo2mosaic", tmp_path / "mosaic", "--size", "18"])
+
+    assert_clean_error(result, "--size 18 must be a multiple of 4")
+
+
 def test_reveal_same_stem_keeps_both(tiny_run, tmp_path):
     first = tiny_run["data"] / "testA" / "00000.png"
     second = tiny_run["data"] / "testB" / "00000.png"

@@ -21,7 +21,8 @@ from cyclegan.data import (
     to_tensor,
     to_uint8,
 )
-from cyclegan.photos import BOUNDARY_COLOUR, MAP_COLOURS, build_dataset, map_colours
+from cyclegan.photos import BOUNDARY_COLOUR, MAP_COLOURS, build_dataset, map_colours, render_mosaic
+from stegdetect.projections import block_mean_projection, target_projections
 
 SPLITS = {"trainA": 4, "trainB": 4, "testA": 2, "testB": 2, "testA_truth": 2}
 
@@ -425,10 +426,38 @@ def test_photo2gray_photos_keep_colour(photo2gray):
     assert not np.array_equal(image[..., 0], image[..., 1])
 
 
+def test_mosaic_is_block_means():
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    block_means = photo.reshape(4, 4, 4, 4, 3).mean(axis=(1, 3))
+    expected = np.repeat(np.repeat(block_means, 4, axis=0), 4, axis=1)
+
+    rendered = render_mosaic(photo)
+
+    assert rendered.shape == photo.shape
+    assert np.abs(rendered.astype(float) - expected).max() <= 0.5
+
+
+def test_photo2mosaic_truth_is_mosaic(tmp_path):
+    meta = build_dataset("photo2mosaic", tmp_path, size=16, n_train=2, n_test=2, seed=3)
+
+    assert meta["kind"] == "photo2mosaic"
+    assert meta["block"] == 4
+    for path in sorted((tmp_path / "testA").iterdir()):
+        photo = read_rgb(path).astype(float)
+        truth = read_rgb(tmp_path / "testA_truth" / path.name).astype(float)
+        block_means = photo.reshape(4, 4, 4, 4, 3).mean(axis=(1, 3))
+        assert np.abs(truth - np.repeat(np.repeat(block_means, 4, axis=0), 4, axis=1)).max() <= 0.5, path.name
+    for path in sorted((tmp_path / "trainB").iterdir()):
+        image = read_rgb(path)
+        assert np.array_equal(image, np.repeat(np.repeat(image[::4, ::4], 4, axis=0), 4, axis=1)), path.name
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"kind": "photo2sketch"}, "unknown data set kind"),
+        ({"kind": "photo2mosaic", "size": 18}, "--size 18 must be a multiple of 4 for photo2mosaic"),
         ({"kind": "photo2map", "size": 4}, r"--size 4 is outside \[8, 128\]"),
         ({"kind": "photo2map", "size": 129}, r"--size 129 is outside"),
         ({"kind": "photo2map", "n_train": 0}, "--n-train 0 and --n-test 50 must be between 1 and 40000"),
@@ -452,3 +481,26 @@ def test_map_colours_spread(n_colours, expected_rows):
 def test_map_colours_rejects_size(n_colours):
     with pytest.raises(ValueError, match=f"--palette {n_colours} must be between 2 and 8"):
         map_colours(n_colours)
+
+
+def test_block_mean_projection_matches_rendering():
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    images = torch.from_numpy(photo.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+
+    projected = block_mean_projection(images)[0].permute(1, 2, 0).numpy()
+
+    expected = render_mosaic(photo).astype(np.float32) / 127.5 - 1
+    # The rendering is rounded to 8 bits and the projection is not: half a level on the [-1, 1] scale.
+    assert np.abs(projected - expected).max() <= 0.5 / 127.5 + 1e-6
+
+
+def test_block_mean_projection_rejects_odd_size():
+    with pytest.raises(ValueError, match="multiples of 4"):
+        block_mean_projection(torch.zeros((1, 3, 14, 14)))
+
+
+def test_photo2mosaic_has_block_mean_projection(tmp_path):
+    build_dataset("photo2mosaic", tmp_path, size=16, n_train=1, n_test=1, seed=0)
+
+    assert list(target_projections(tmp_path)) == ["block mean"]

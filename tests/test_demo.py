@@ -23,10 +23,12 @@ def run_demo(out: Path, *args: str) -> dict:
     return json.loads((out / "summary.json").read_text())
 
 
-def test_demo_retrain_writes_report(tmp_path):
-    summary = run_demo(tmp_path / "demo", "--retrain", "--steps", "20")
+def test_demo_training_writes_report(tmp_path):
+    summary = run_demo(tmp_path / "demo", "--steps", "20", "--n-train", "20", "--seed", "3")
 
     assert summary["retrained"] is True
+    assert summary["training_seed"] == 3
+    assert summary["n_train"] == 20
     assert set(summary["models"]) == {"undefended", "defended"}
     assert summary["models"]["defended"]["cycle_noise"] == 0.1
     for model in summary["models"].values():
@@ -39,13 +41,16 @@ def test_demo_retrain_writes_report(tmp_path):
     config = json.loads((tmp_path / "demo" / "runs" / "defended" / "config.json").read_text())
     assert config["cycle_noise"] == 0.1
     assert config["steps"] == 20
+    assert config["seed"] == 3
+    assert config["gan_mode"] == "vanilla"
+    assert len(list((tmp_path / "demo" / "data" / "trainA").glob("*.png"))) == 20
 
 
 @pytest.mark.skipif(not (PRETRAINED / "measured.json").is_file(), reason="no shipped weights")
 def test_demo_pretrained_reproduces_record(tmp_path):
     """The shipped weights give the verdicts and PSNRs recorded beside them in measured.json."""
     record = json.loads((PRETRAINED / "measured.json").read_text())
-    summary = run_demo(tmp_path / "demo")
+    summary = run_demo(tmp_path / "demo", "--pretrained")
 
     assert summary["retrained"] is False
     for name, expected in record["models"].items():

@@ -38,18 +38,6 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
 
 
-def test_mosaic_is_block_means(screens):
-    rng = np.random.default_rng(0)
-    photo = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
-    block_means = photo.reshape(4, 4, 4, 4, 3).mean(axis=(1, 3))
-    expected = np.repeat(np.repeat(block_means, 4, axis=0), 4, axis=1)
-
-    rendered = screens.mosaic(photo)
-
-    assert rendered.shape == photo.shape
-    assert np.abs(rendered.astype(float) - expected).max() <= 0.5
-
-
 def test_grain_has_requested_std(screens):
     rng = np.random.default_rng(1)
     image = np.full((256, 256, 3), 128, dtype=np.uint8)
@@ -180,11 +168,6 @@ def test_eval_rejects_other_image_size(tmp_path):
 
     with pytest.raises(DataError, match="build the data set with --size 16"):
         load_example("screen_eval").evaluate(tmp_path / "c.pt", data)
-
-
-def test_block_mean_rejects_odd_size():
-    with pytest.raises(ValueError, match="multiples of 4"):
-        load_example("screen_eval").block_mean_projection(torch.zeros((1, 3, 14, 14)))
 
 
 def test_low_pass_projection_removes_checkerboard():
