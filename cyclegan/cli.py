@@ -77,7 +77,7 @@ def data_photo2gray(out: Path, size: int, n_train: int, n_test: int, seed: int) 
 def data_photo2mosaic(out: Path, size: int, n_train: int, n_test: int, seed: int) -> None:
     """Colour photo crops (A) and mosaics of other crops (B), each 4x4 block in its mean colour, written to OUT.
 
-    testA_truth/ contains the mosaic of every testA photo.
+    testA_truth/ contains the mosaic of every testA photo. --size must be a multiple of 4.
     """
     _build("photo2mosaic", out, size=size, n_train=n_train, n_test=n_test, seed=seed)
 

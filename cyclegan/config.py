@@ -34,6 +34,8 @@ _BOUNDS = {
     "beta1": (0.0, 1.0),
     "beta2": (0.0, 1.0),
 }
+# A billion steps take weeks even at hundreds of steps per second, so larger values are typing mistakes.
+MAX_STEPS = 10**9
 _TYPES = {
     "dataroot": str, "size": int, "load_size": int, "ngf": int, "ndf": int, "n_blocks": int,
     "n_downsampling": int, "n_layers_d": int, "norm_g": str, "norm_d": str, "steps": int,
@@ -139,6 +141,8 @@ class TrainConfig:
             raise ValueError(f"load_size {self.load_size} must be at least size {self.size}")
         if self.steps <= 0:
             raise ValueError(f"steps must be positive, got {self.steps}")
+        if self.steps > MAX_STEPS:
+            raise ValueError(f"steps {self.steps} is above the supported maximum of {MAX_STEPS}")
         if not 0 <= self.decay_steps <= self.steps:
             raise ValueError(f"decay_steps {self.decay_steps} must be between 0 and steps {self.steps}")
         if self.cycle_noise < 0:

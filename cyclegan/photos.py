@@ -190,9 +190,8 @@ def build_dataset(
     if kind not in KINDS:
         raise ValueError(f"unknown data set kind {kind!r}; expected one of {', '.join(KINDS)}")
     if not 8 <= size <= MAX_SIZE:
-        raise ValueError(
-            f"--size {size} is outside [8, {MAX_SIZE}]; larger crops would only upsample the bundled photos"
-        )
+        reason = "larger crops would only upsample the bundled photos" if size > MAX_SIZE else "smaller images are too small for the generators"
+        raise ValueError(f"--size {size} is outside [8, {MAX_SIZE}]; {reason}")
     if not (1 <= n_train <= MAX_IMAGES and 1 <= n_test <= MAX_IMAGES):
         raise ValueError(f"--n-train {n_train} and --n-test {n_test} must be between 1 and {MAX_IMAGES}")
     if kind == "photo2map":

@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from cyclegan.photos import MAX_IMAGES
+
 HERE = Path(__file__).resolve().parent
 PRETRAINED = HERE / "pretrained"
 MODELS = {"undefended": 0.0, "defended": 0.1}
@@ -48,6 +50,8 @@ DATASET = "photo2mosaic"
 # Many crops, so that the discriminators do not memorize the training images.
 N_TRAIN = 20000
 DEFAULT_STEPS = 12000
+# Largest --seed and --data-seed, as `cyclegan train` and `cyclegan data` accept them.
+MAX_SEED = 2**32 - 1
 
 
 def pretrained_checkpoints() -> dict[str, Path]:
@@ -96,12 +100,28 @@ def train_both(dataset: str, data: Path, runs: Path, steps: int, seed: int) -> d
     return {name: runs / name / "checkpoints" / "latest.pt" for name in MODELS}
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Stop the demo with a one-line message if an argument is invalid, before anything is written."""
+    if args.pretrained and (args.steps is not None or args.seed is not None):
+        sys.exit("demo failed: --steps and --seed set the training, which --pretrained skips; drop them or --pretrained")
+    if args.steps is not None and args.steps < 1:
+        sys.exit(f"demo failed: --steps {args.steps} must be at least 1")
+    for flag, value in (("--seed", args.seed), ("--data-seed", args.data_seed)):
+        if value is not None and not 0 <= value <= MAX_SEED:
+            sys.exit(f"demo failed: {flag} {value} must be between 0 and {MAX_SEED}")
+    if not 1 <= args.n_train <= MAX_IMAGES:
+        sys.exit(f"demo failed: --n-train {args.n_train} must be between 1 and {MAX_IMAGES}")
+    out: Path = args.out
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        sys.exit(f"demo failed: --out {out} is not a folder; choose a new folder name")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="report folder (default: demo_out)")
     parser.add_argument("--pretrained", action="store_true", help="use the generator pairs in examples/pretrained/ instead of training")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"training steps of each model (default: {DEFAULT_STEPS})")
-    parser.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
+    parser.add_argument("--steps", type=int, default=None, help=f"training steps of each model (default: {DEFAULT_STEPS})")
+    parser.add_argument("--seed", type=int, default=None, help="training seed (default: 0)")
     parser.add_argument("--dataset", choices=sorted(TRAIN_OPTIONS), default=DATASET,
                         help=f"data set to build and train on (default: {DATASET}; the shipped weights are for it)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the data set (default: 0)")
@@ -110,6 +130,9 @@ def main() -> None:
 
     start = time.perf_counter()
     retrain = not args.pretrained
+    check_arguments(args)
+    steps = DEFAULT_STEPS if args.steps is None else args.steps
+    seed = 0 if args.seed is None else args.seed
     if args.pretrained and args.dataset != DATASET:
         sys.exit(f"demo failed: the shipped weights are for {DATASET}; drop --pretrained to train on {args.dataset}")
     if args.pretrained:
@@ -123,7 +146,10 @@ def main() -> None:
         if not (out / MARKER).is_file():
             sys.exit(f"demo failed: {out} exists, is not empty and was not written by this demo; choose another --out")
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        sys.exit(f"demo failed: cannot create --out {out} ({exc.strerror}); choose another folder")
     (out / MARKER).write_text("written by examples/demo.py; the demo replaces this folder on its next run\n")
 
     data = out / "data"
@@ -132,14 +158,14 @@ def main() -> None:
     if retrain:
         runs = out / "runs"
         runs.mkdir()
-        checkpoints = train_both(args.dataset, data, runs, args.steps, args.seed)
+        checkpoints = train_both(args.dataset, data, runs, steps, seed)
     else:
         checkpoints = pretrained_checkpoints()
     train_seconds = time.perf_counter() - start
 
     summary: dict = {
         "dataset": args.dataset, "n_train": args.n_train, "data_seed": args.data_seed, "retrained": retrain,
-        "training_seed": args.seed if retrain else None,
+        "training_seed": seed if retrain else None,
         "checkpoints": {k: str(v) for k, v in checkpoints.items()}, "models": {},
     }
     for name, checkpoint in checkpoints.items():

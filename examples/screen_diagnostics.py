@@ -60,7 +60,7 @@ from cyclegan.data import DataError, list_images, load_folder, read_rgb
 from cyclegan.losses import GAN_LOSSES, lsgan_loss
 from cyclegan.models import PatchDiscriminator
 from screen_eval import check_size, domain_projection, load_pairs
-from stegdetect.projections import Projection
+from stegdetect.projections import Projection, read_description
 from stegdetect.sensitivity import psnr
 
 NOISE_STD = 0.01
@@ -251,8 +251,11 @@ def main() -> None:
 
     if args.command == "floor":
         try:
-            size = read_rgb(list_images(args.data / "testA")[0]).shape[0]
-            check_size(args.data, size)
+            first = list_images(args.data / "testA")[0]
+            size = read_rgb(first).shape[0]
+            recorded = read_description(args.data).get("size")
+            if isinstance(recorded, int) and recorded != size:
+                raise DataError(f"{args.data}/dataset.json records {recorded} px images, but {first} is {size} px; rebuild the data set")
             photos, truth = load_pairs(args.data, size)
         except (DataError, OSError) as exc:
             sys.exit(f"screen_diagnostics: {exc}")

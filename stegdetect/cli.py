@@ -152,9 +152,10 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
         raise click.ClickException(f"--noise {noise_levels!r}: every std must be a positive finite number")
     G_AB, G_BA, config, step = load_generators(checkpoint, pick_device(device))
 
-    specs = _direction_specs(images, direction)
+    size = check_size(size or config.size, config)
+    specs = _direction_specs(images, direction, size)
     results = run_sensitivity(
-        G_AB, G_BA, specs, check_size(size or config.size, config), levels,
+        G_AB, G_BA, specs, size, levels,
         limit=limit, seed=seed, device=device, progress=not as_json,
     )
 
@@ -184,7 +185,7 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
     click.echo(f"wrote {out / 'sensitivity.json'} and {out / f'sensitivity.{fmt}'}")
 
 
-def _direction_specs(images: Path, direction: str | None):
+def _direction_specs(images: Path, direction: str | None, size: int | None = None):
     from .projections import target_projections
     from .runner import DirectionSpec
 
@@ -200,7 +201,7 @@ def _direction_specs(images: Path, direction: str | None):
             folder = images / f"test{d[0]}"
             if not folder.is_dir():
                 raise click.ClickException(f"{folder}: folder not found; needed for direction {d}")
-            projections = target_projections(images) if d == "AB" else {}
+            projections = target_projections(images, size) if d == "AB" else {}
             specs.append(DirectionSpec(d, folder, projections))
         return specs
     if direction == "both":

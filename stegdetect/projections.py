@@ -44,9 +44,14 @@ def block_mean_projection(images: torch.Tensor, block: int = MOSAIC_BLOCK) -> to
     Raises
     ------
     ValueError
-        If the image sides are not multiples of ``block``.
+        If ``images`` is not a floating-point 4-D tensor, ``block`` is not a positive integer, or
+        the image sides are not positive multiples of ``block``.
     """
-    if images.shape[-1] % block or images.shape[-2] % block:
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise ValueError(f"block must be a positive integer, got {block!r}")
+    if images.ndim != 4 or not images.is_floating_point():
+        raise ValueError(f"expected a floating-point N x C x H x W tensor, got {images.dtype} of shape {tuple(images.shape)}")
+    if images.shape[-1] % block or images.shape[-2] % block or images.shape[-1] == 0 or images.shape[-2] == 0:
         raise ValueError(
             f"the block-mean projection needs images whose sides are multiples of {block} px, "
             f"got {tuple(images.shape[-2:])}"
@@ -76,14 +81,27 @@ def read_description(data_root: Path) -> dict:
     return meta
 
 
-def target_projections(data_root: Path) -> dict[str, Projection]:
+def target_projections(data_root: Path, size: int | None = None) -> dict[str, Projection]:
     """Return the projections onto domain B described by ``data_root/dataset.json``, if any.
 
     The A -> B translation of a ``photo2map`` data set is snapped to its palette (and boundary colour),
     that of ``photo2gray`` is projected onto gray, and that of ``photo2mosaic`` is replaced by its
     block means. A folder without ``dataset.json``, such as a user's own data, gets none.
+
+    Raises
+    ------
+    DataError
+        If the description is invalid, or if ``size`` is given and differs from the image size it
+        records: resized renderings are no longer in domain B (a 4 x 4 mosaic block would not stay
+        one block), so the projections would measure the resizing.
     """
     meta = read_description(data_root)
+    recorded = meta.get("size")
+    if size is not None and meta.get("kind") and isinstance(recorded, int) and recorded != size:
+        raise DataError(
+            f"{Path(data_root) / 'dataset.json'}: the images are {recorded} px but would be resized to "
+            f"{size} px; build the data set with --size {size}, or pass --size {recorded}"
+        )
     try:
         if meta.get("kind") == "photo2map" and meta.get("palette"):
             colours = list(meta["palette"])

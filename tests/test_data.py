@@ -495,12 +495,31 @@ def test_block_mean_projection_matches_rendering():
     assert np.abs(projected - expected).max() <= 0.5 / 127.5 + 1e-6
 
 
-def test_block_mean_projection_rejects_odd_size():
-    with pytest.raises(ValueError, match="multiples of 4"):
-        block_mean_projection(torch.zeros((1, 3, 14, 14)))
+@pytest.mark.parametrize(
+    ("images", "block", "message"),
+    [
+        (torch.zeros((1, 3, 14, 14)), 4, "multiples of 4"),
+        (torch.zeros((3, 8, 8)), 4, "N x C x H x W"),
+        (torch.zeros((1, 3, 8, 8), dtype=torch.uint8), 4, "floating-point"),
+        (torch.zeros((1, 3, 0, 0)), 4, "multiples of 4"),
+        (torch.zeros((1, 3, 8, 8)), 0, "positive integer"),
+        (torch.zeros((1, 3, 8, 8)), 2.0, "positive integer"),
+    ],
+)
+def test_block_mean_projection_rejects_input(images, block, message):
+    with pytest.raises(ValueError, match=message):
+        block_mean_projection(images, block)
+
+
+def test_projections_reject_other_size(tmp_path):
+    build_dataset("photo2mosaic", tmp_path, size=16, n_train=1, n_test=1, seed=0)
+
+    with pytest.raises(DataError, match="the images are 16 px but would be resized to 32 px"):
+        target_projections(tmp_path, size=32)
 
 
 def test_photo2mosaic_has_block_mean_projection(tmp_path):
     build_dataset("photo2mosaic", tmp_path, size=16, n_train=1, n_test=1, seed=0)
 
     assert list(target_projections(tmp_path)) == ["block mean"]
+    assert list(target_projections(tmp_path, size=16)) == ["block mean"]

@@ -288,6 +288,13 @@ def test_train_step_uses_cross_entropy_gan_loss(tiny_config, tmp_path):
     assert losses["G_AB"] != pytest.approx(float((score - 1).pow(2).mean()), rel=1e-3)
 
 
+def test_config_rejects_huge_steps():
+    config = TrainConfig(steps=10**20)
+
+    with pytest.raises(ValueError, match="above the supported maximum of 1000000000"):
+        config.validate()
+
+
 def test_config_rejects_unknown_gan_mode():
     config = TrainConfig(gan_mode="wgan")
 

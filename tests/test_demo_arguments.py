@@ -1,0 +1,51 @@
+"""Argument checks of the demo script, which run before it writes or deletes anything."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_rejected(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py"), *args], capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--n-train", "0"), "--n-train 0 must be between 1 and 40000"),
+        (("--steps", "-1"), "--steps -1 must be at least 1"),
+        (("--data-seed", "-1"), "--data-seed -1 must be between 0 and 4294967295"),
+        (("--seed", "4294967296"), "--seed 4294967296 must be between 0 and 4294967295"),
+        (("--pretrained", "--steps", "5"), "--steps and --seed set the training, which --pretrained skips"),
+    ],
+)
+def test_demo_rejects_arguments_before_deleting(tmp_path, args, message):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / ".stegdetect-demo").write_text("marker\n")
+    (out / "summary.md").write_text("earlier results\n")
+
+    completed = run_rejected("--out", str(out), *args)
+
+    assert completed.returncode != 0
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert (out / "summary.md").read_text() == "earlier results\n"
+
+
+def test_demo_rejects_file_as_out(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("keep\n")
+
+    completed = run_rejected("--out", str(target))
+
+    assert completed.returncode != 0
+    assert "is not a folder" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert target.read_text() == "keep\n"
