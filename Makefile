@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(PY) examples/demo.py --out demo_out
 
 demo-pretrained: $(STAMP)
-	$(PY) examples/demo.py --out demo_out --pretrained
+	$(PY) examples/demo.py --out demo_pretrained_out --pretrained
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -30,4 +30,4 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
 clean:
-	rm -rf demo_out .pytest_cache
+	rm -rf demo_out demo_pretrained_out .pytest_cache
