@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from cyclegan.photos import MAX_IMAGES
+from cyclegan.photos import KINDS, MAX_IMAGES
 
 HERE = Path(__file__).resolve().parent
 PRETRAINED = HERE / "pretrained"
@@ -45,7 +45,6 @@ DEMO_OPTIONS = [
     "--size", "32", "--ngf", "16", "--n-blocks", "6", "--residual-g", "--lambda-identity", "0",
     "--ndf", "32", "--n-layers-d", "2", "--norm-d", "none", "--lr-d", "0.0004", "--gan-mode", "vanilla",
 ]
-TRAIN_OPTIONS = {"photo2mosaic": DEMO_OPTIONS, "photo2map": DEMO_OPTIONS, "photo2gray": DEMO_OPTIONS}
 DATASET = "photo2mosaic"
 # Many crops, so that the discriminators do not memorize the training images.
 N_TRAIN = 20000
@@ -78,14 +77,14 @@ def tool(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
-def train_both(dataset: str, data: Path, runs: Path, steps: int, seed: int) -> dict[str, Path]:
+def train_both(data: Path, runs: Path, steps: int, seed: int) -> dict[str, Path]:
     """Train the undefended and the defended model as two parallel one-thread processes."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     processes = {}
     for name, noise in MODELS.items():
         out = runs / name
         command = [
-            tool("cyclegan"), "train", str(data), "--out", str(out), *TRAIN_OPTIONS[dataset],
+            tool("cyclegan"), "train", str(data), "--out", str(out), *DEMO_OPTIONS,
             "--steps", str(steps), "--seed", str(seed), "--cycle-noise", str(noise),
             "--threads", "1", "--sample-every", "2000", "--checkpoint-every", "1000", "--quiet",
         ]
@@ -102,6 +101,8 @@ def train_both(dataset: str, data: Path, runs: Path, steps: int, seed: int) -> d
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Stop the demo with a one-line message if an argument is invalid, before anything is written."""
+    if args.pretrained and args.dataset != DATASET:
+        sys.exit(f"demo failed: the shipped weights are for {DATASET}; drop --pretrained to train on {args.dataset}")
     if args.pretrained and (args.steps is not None or args.seed is not None):
         sys.exit("demo failed: --steps and --seed set the training, which --pretrained skips; drop them or --pretrained")
     if args.steps is not None and args.steps < 1:
@@ -122,7 +123,7 @@ def main() -> None:
     parser.add_argument("--pretrained", action="store_true", help="use the generator pairs in examples/pretrained/ instead of training")
     parser.add_argument("--steps", type=int, default=None, help=f"training steps of each model (default: {DEFAULT_STEPS})")
     parser.add_argument("--seed", type=int, default=None, help="training seed (default: 0)")
-    parser.add_argument("--dataset", choices=sorted(TRAIN_OPTIONS), default=DATASET,
+    parser.add_argument("--dataset", choices=KINDS, default=DATASET,
                         help=f"data set to build and train on (default: {DATASET}; the shipped weights are for it)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the data set (default: 0)")
     parser.add_argument("--n-train", type=int, default=N_TRAIN, help=f"training images per domain (default: {N_TRAIN})")
@@ -133,8 +134,6 @@ def main() -> None:
     check_arguments(args)
     steps = DEFAULT_STEPS if args.steps is None else args.steps
     seed = 0 if args.seed is None else args.seed
-    if args.pretrained and args.dataset != DATASET:
-        sys.exit(f"demo failed: the shipped weights are for {DATASET}; drop --pretrained to train on {args.dataset}")
     if args.pretrained:
         missing = [str(p) for p in pretrained_checkpoints().values() if not p.is_file()]
         if missing:
@@ -158,7 +157,7 @@ def main() -> None:
     if retrain:
         runs = out / "runs"
         runs.mkdir()
-        checkpoints = train_both(args.dataset, data, runs, steps, seed)
+        checkpoints = train_both(data, runs, steps, seed)
     else:
         checkpoints = pretrained_checkpoints()
     train_seconds = time.perf_counter() - start
