@@ -1,8 +1,8 @@
 """Unpaired data sets built from the photographs that ship with scikit-image and scikit-learn.
 
 Domain A contains crops of colour photographs. Domain B contains renderings of *other* crops that throw
-information away (a flat-colour map, grayscale, or a mosaic of block means), so a CycleGAN that reconstructs A from B well must
-get that information from somewhere other than the visible image. Nothing is downloaded.
+information away (a flat-colour map, grayscale, or a mosaic of block means), so a CycleGAN that
+reconstructs A from B well must get that information from somewhere other than the visible image. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -184,14 +184,15 @@ def build_dataset(
 
     Notes
     -----
-    ``testA_truth/`` contains the rendering of every ``testA`` photo (its true map, gray image or mosaic), so
-    translation quality can be measured against ground truth.
+    ``testA_truth/`` contains the rendering of every ``testA`` photo (its true map, gray image or
+    mosaic), so translation quality can be measured against ground truth.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown data set kind {kind!r}; expected one of {', '.join(KINDS)}")
     if not 8 <= size <= MAX_SIZE:
-        reason = "larger crops would only upsample the bundled photos" if size > MAX_SIZE else "smaller images are too small for the generators"
-        raise ValueError(f"--size {size} is outside [8, {MAX_SIZE}]; {reason}")
+        if size > MAX_SIZE:
+            raise ValueError(f"--size {size} is outside [8, {MAX_SIZE}]: larger crops would only upsample the bundled photos")
+        raise ValueError(f"--size {size} is outside [8, {MAX_SIZE}]: smaller images are too small for the generators")
     if not (1 <= n_train <= MAX_IMAGES and 1 <= n_test <= MAX_IMAGES):
         raise ValueError(f"--n-train {n_train} and --n-test {n_test} must be between 1 and {MAX_IMAGES}")
     if kind == "photo2map":

@@ -21,9 +21,9 @@ times the run's GAN loss (LSGAN or cross-entropy) of D_B's score on the translat
 "real". The cycle term is the cycle weight times the L1 between G_BA(translation) and the photo. It
 prints the norm of each term's gradient with respect to the translation. It also prints the mean
 over the images of the cosine between each term's descent direction (minus its gradient) and the
-step that projects the translation onto domain B (see ``screen_eval.domain_projection``). Last come the mean D_B scores of
-real B images, of the translation, of the projected translation and of the photos. The cycle term
-uses the clean translation, also for runs trained with ``--cycle-noise``. D_B is scored as saved:
+step that projects the translation onto domain B (see ``screen_eval.domain_projection``). Last
+come the mean D_B scores of real B images, of the translation, of the projected translation and of
+the photos. The cycle term uses the clean translation, also for runs trained with ``--cycle-noise``. D_B is scored as saved:
 runs trained with noise added to the discriminator's inputs are scored here without it.
 
 ``overfit`` loads both discriminators and prints their mean scores on the first 200 training and
@@ -162,21 +162,25 @@ def gradient_balance(
     }
 
 
-def load_discriminator(checkpoint: Path, name: str, config: TrainConfig) -> PatchDiscriminator:
-    """Load discriminator ``name`` ("D_A" or "D_B") of a full training checkpoint, frozen, in eval mode.
+def load_discriminators(checkpoint: Path, config: TrainConfig, *names: str) -> list[PatchDiscriminator]:
+    """Load the discriminators ``names`` ("D_A", "D_B") of a full training checkpoint, frozen, in eval mode.
 
-    ``config`` is the run's config, as returned by ``load_generators`` for the same file.
+    The file is read once. ``config`` is the run's config, as returned by ``load_generators`` for the
+    same file.
     """
     state = load_checkpoint(checkpoint)
-    if name not in state:
-        raise CheckpointError(f"{checkpoint}: has no discriminator {name} (a generators-only export); pass a full checkpoint")
-    discriminator = PatchDiscriminator(ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm_d)
-    try:
-        discriminator.load_state_dict(state[name])
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{checkpoint}: {name} weights do not match the saved config ({first_problem(exc)})") from exc
-    check_finite(discriminator, checkpoint, name)
-    return discriminator.eval().requires_grad_(False)
+    discriminators = []
+    for name in names:
+        if name not in state:
+            raise CheckpointError(f"{checkpoint}: has no discriminator {name} (a generators-only export); pass a full checkpoint")
+        discriminator = PatchDiscriminator(ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm_d)
+        try:
+            discriminator.load_state_dict(state[name])
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"{checkpoint}: {name} weights do not match the saved config ({first_problem(exc)})") from exc
+        check_finite(discriminator, checkpoint, name)
+        discriminators.append(discriminator.eval().requires_grad_(False))
+    return discriminators
 
 
 def loss_balance(checkpoint: Path, data: Path) -> dict[str, float]:
@@ -186,7 +190,7 @@ def loss_balance(checkpoint: Path, data: Path) -> dict[str, float]:
     """
     forward, backward, config, _ = load_generators(checkpoint)
     check_size(data, config.size)
-    discriminator = load_discriminator(checkpoint, "D_B", config)
+    (discriminator,) = load_discriminators(checkpoint, config, "D_B")
     projection = domain_projection(data)
     if projection is None:
         raise DataError(
@@ -203,7 +207,7 @@ def loss_balance(checkpoint: Path, data: Path) -> dict[str, float]:
 
 
 def memorization(checkpoint: Path, data: Path, limit: int = OVERFIT_IMAGES) -> dict[str, float]:
-    """Return mean discriminator scores on training and test images, to show whether the discriminators memorize.
+    """Return mean discriminator scores on training and test images, to show whether they memorize.
 
     Scores the first ``limit`` images (by name) of trainA, testA, trainB and testB with the
     discriminator of their domain, and the translations G_AB(trainA) and G_AB(testA) with D_B. A
@@ -213,8 +217,7 @@ def memorization(checkpoint: Path, data: Path, limit: int = OVERFIT_IMAGES) -> d
     """
     forward, _, config, _ = load_generators(checkpoint)
     check_size(data, config.size)
-    d_a = load_discriminator(checkpoint, "D_A", config)
-    d_b = load_discriminator(checkpoint, "D_B", config)
+    d_a, d_b = load_discriminators(checkpoint, config, "D_A", "D_B")
     result = {}
     with torch.no_grad():
         for split in ("train", "test"):

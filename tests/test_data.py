@@ -491,7 +491,7 @@ def test_block_mean_projection_matches_rendering():
     projected = block_mean_projection(images)[0].permute(1, 2, 0).numpy()
 
     expected = render_mosaic(photo).astype(np.float32) / 127.5 - 1
-    # The rendering is rounded to 8 bits and the projection is not: half a level on the [-1, 1] scale.
+    # The rendering is rounded to 8 bits and the projection is not, so they differ by up to half a level.
     assert np.abs(projected - expected).max() <= 0.5 / 127.5 + 1e-6
 
 
