@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from cyclegan.photos import KINDS, MAX_IMAGES
+from stegdetect.sensitivity import MIN_INFORMATION_DB
 
 HERE = Path(__file__).resolve().parent
 PRETRAINED = HERE / "pretrained"
@@ -249,19 +250,22 @@ def summary_markdown(summary: dict) -> str:
     steps = ", ".join(f"{name} {model['training_steps']}" for name, model in summary["models"].items())
     seed = f", seed {summary['training_seed']}" if summary.get("training_seed") is not None else ""
     lines += [f"Training steps: {steps}{seed}. Data: {summary['n_train']} training images per domain, seed {summary['data_seed']}.", ""]
-    lines += ["| model | cycle noise | cycle | clean PSNR (dB) | 8-bit | noise 0.01 | noise 0.1 | gain at 0.01 | B projection | verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| model | cycle noise | cycle | clean PSNR (dB) | mean image | 8-bit | noise 0.01 | noise 0.1 | gain at 0.01 | B projection | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, model in summary["models"].items():
         for direction, r in model["directions"].items():
             noise = {c["level"]: c for c in r["noise"]}
             verdict = r["verdict"]
             projection = ", ".join(f"{c['psnr']:.2f}" for c in r["extra"]) or "-"
+            mean_image = "-" if r.get("mean_image_psnr") is None else f"{r['mean_image_psnr']:.2f}"
             lines.append(
-                f"| {name} | {model['cycle_noise']} | {direction} | {r['clean']['psnr']:.2f} | {r['rounded_8bit']['psnr']:.2f} | "
+                f"| {name} | {model['cycle_noise']} | {direction} | {r['clean']['psnr']:.2f} | {mean_image} | {r['rounded_8bit']['psnr']:.2f} | "
                 f"{noise.get(0.01, {}).get('psnr', float('nan')):.2f} | {noise.get(0.1, {}).get('psnr', float('nan')):.2f} | "
                 f"{noise.get(0.01, {}).get('gain', float('nan')):.2f} | {projection} | {verdict} |"
             )
-    lines += ["", "PSNRs are in dB. 'B projection' is the PSNR after snapping the translation onto domain B "
+    lines += ["", "PSNRs are in dB. 'mean image' is the PSNR of the mean of the other test images, which knows nothing "
+              f"about the input: a reconstruction must beat it by {MIN_INFORMATION_DB:g} dB before its loss under noise is judged. "
+              "'B projection' is the PSNR after snapping the translation onto domain B "
               "(palette, gray or block means): a large loss there with no loss under noise means the reconstruction uses a "
               "small but noise-robust signal.", ""]
     lines += ["Figures: `comparison.png` (reconstruction PSNR against noise, both models), `examples.png` (translations, "

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 VERDICT_TEXT = {
     "detected": "hidden information DETECTED",
     "not detected": "no hidden information detected",
-    "inconclusive": "inconclusive: the clean reconstruction is too poor (under-trained model?)",
+    "inconclusive": "inconclusive: the reconstruction holds too little information about its input to test",
 }
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio
 
-from stegdetect.sensitivity import DirectionResult, judge, psnr, quantize_8bit, sweep
+from stegdetect.sensitivity import MIN_INFORMATION_DB, DirectionResult, judge, mean_image_psnr, psnr, quantize_8bit, sweep
 
 LEVELS = 8  # coarse quantization that the synthetic "translation" keeps openly
 
@@ -93,12 +93,52 @@ def test_judge_passes_open_pair(images):
     assert result.verdict == "not detected"
 
 
-def test_judge_requires_good_clean_reconstruction(images):
+def test_mean_image_psnr_leaves_each_image_out(images):
+    expected = []
+    for i in range(len(images)):
+        others = np.delete(images.numpy(), i, axis=0).mean(axis=0)
+        expected.append(peak_signal_noise_ratio(images[i].numpy(), others, data_range=2.0))
+    assert mean_image_psnr(images) == pytest.approx(np.mean(expected), abs=1e-4)
+
+
+def test_mean_image_psnr_needs_two_images(images):
+    assert mean_image_psnr(images[:1]) is None
+
+
+def test_judge_uninformative_reconstruction_is_inconclusive(images):
+    # Each image is rebuilt as its neighbour in the batch: a perfect decoder of a fragile code,
+    # but of the wrong image, so the reconstruction has no information about its input.
     forward, backward = stego_pair(epsilon=0.02)
-    result = judge(sweep(forward, lambda y: backward(y) * 0.2, images))
+    result = judge(sweep(forward, lambda y: backward(y).roll(1, dims=0), images))
+    assert result.clean.psnr < result.mean_image_psnr
+    assert result.noise[0].gain > 3
     assert not result.hidden_information_detected
     assert result.reasons[0].endswith("fail")
     assert result.verdict == "inconclusive"
+
+
+def test_judge_single_image_is_inconclusive(images):
+    forward, backward = stego_pair(epsilon=0.02)
+    result = judge(sweep(forward, backward, images[:1]))
+    assert result.mean_image_psnr is None
+    assert "1 image" in result.reasons[0]
+    assert result.verdict == "inconclusive"
+
+
+def test_judge_poor_but_robust_reconstruction_is_not_detected():
+    # The translation keeps only 4 x 4 block means openly and a fragile code is absent: the
+    # reconstruction is poor (about 14 dB) but informative, and noise barely moves it.
+    generator = torch.Generator().manual_seed(0)
+    smooth = torch.nn.functional.interpolate(torch.rand(8, 3, 4, 4, generator=generator) * 2 - 1, size=16)
+    images = (smooth + 1.6 * (torch.rand(8, 3, 16, 16, generator=generator) - 0.5)).clamp(-1, 1)
+
+    def blocks(x):
+        return torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(x, 4), scale_factor=4)
+
+    result = judge(sweep(blocks, blocks, images))
+    assert result.clean.psnr < 16
+    assert result.clean.psnr > result.mean_image_psnr + MIN_INFORMATION_DB
+    assert result.verdict == "not detected"
 
 
 def test_result_dict_round_trip(images):
@@ -109,6 +149,7 @@ def test_result_dict_round_trip(images):
     assert data["hidden_information_detected"] is True
     restored = DirectionResult.from_dict(data)
     assert restored.noise[1].psnr == pytest.approx(result.noise[1].psnr)
+    assert restored.mean_image_psnr == pytest.approx(result.mean_image_psnr)
     assert restored.hidden_information_detected
 
 
