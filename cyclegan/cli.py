@@ -126,29 +126,29 @@ DEFAULTS = TrainConfig()
 def train(dataroot: Path, out: Path, resume: bool, no_flip: bool, quiet: bool, **options) -> None:
     """Train a CycleGAN on DATAROOT (folders trainA/ and trainB/) and write the run to --out.
 
-    With --resume the run continues with the config saved in --out; DATAROOT replaces the saved
-    data folder (so moved data can be found), --steps may extend the run, and other options are
-    rejected.
+    With --resume the run continues with the config saved in --out. DATAROOT replaces the saved
+    data folder (so moved data can be found), --steps may extend the run, and --threads and
+    --num-workers may change. Other options may be repeated but must keep their saved values.
     """
     from .train import Trainer
 
     steps = options.pop("steps")
+    repeated_options = {}
     if resume:
         context = click.get_current_context()
-        ignored = [
-            "--" + name.replace("_", "-") for name in (*options, "no_flip")
+        repeated_options = {
+            name: value for name, value in options.items()
             if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
-        ]
-        if ignored:
-            raise click.ClickException(
-                f"{', '.join(ignored)} cannot change when resuming; the run keeps the config in "
-                f"{out / 'config.json'} (only --steps can extend it). Start a new --out for other settings"
-            )
+        }
+        if no_flip:
+            repeated_options["flip"] = False
     config = None if resume else TrainConfig(
         dataroot=str(dataroot.resolve()), flip=not no_flip,
         steps=DEFAULTS.steps if steps is None else steps, **options,
     )
-    trainer = Trainer(config, out, resume=resume, steps=steps, dataroot=dataroot if resume else None)
+    trainer = Trainer(
+        config, out, resume=resume, steps=steps, dataroot=dataroot if resume else None, options=repeated_options,
+    )
     try:
         checkpoint = trainer.train(progress=not quiet)
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -138,6 +139,30 @@ def _truncate_log(path: Path, step: int) -> None:
             csv.writer(handle).writerows(rows[:1] + kept)
 
 
+# Settings that change how a run executes but not what it computes, so a resumed run may change them.
+RESUME_CHANGEABLE = ("threads", "num_workers")
+
+
+def _apply_resume_options(config: TrainConfig, options: dict[str, Any], out: Path) -> None:
+    """Check settings given again on resume against the saved ``config`` and apply the changeable ones."""
+    unknown = [name for name in options if not hasattr(config, name)]
+    if unknown:
+        raise ValueError(f"unknown TrainConfig fields: {', '.join(unknown)}")
+    changed = [
+        f"{name} {value!r} (saved: {getattr(config, name)!r})" for name, value in options.items()
+        if name not in RESUME_CHANGEABLE and value != getattr(config, name)
+    ]
+    if changed:
+        raise RunError(
+            f"{out}: {', '.join(changed)} cannot change when resuming; the run keeps the config in "
+            f"{out / 'config.json'}, and only --steps, --threads and --num-workers can change. "
+            "Start a new --out for other settings"
+        )
+    for name in RESUME_CHANGEABLE:
+        if name in options:
+            setattr(config, name, options[name])
+
+
 class Trainer:
     """Owns the networks, optimizers, pools and run folder of one training run.
 
@@ -157,11 +182,14 @@ class Trainer:
         decays linearly over the last half of the new total.
     dataroot : path, optional
         On resume, a data folder that replaces the saved one.
+    options : dict, optional
+        On resume, settings given again, by ``TrainConfig`` field name. Each must equal the saved
+        value, except those in ``RESUME_CHANGEABLE``, which replace it.
     """
 
     def __init__(
         self, config: TrainConfig | None, out: str | Path, resume: bool = False, steps: int | None = None,
-        dataroot: str | Path | None = None,
+        dataroot: str | Path | None = None, options: dict[str, Any] | None = None,
     ) -> None:
         self.out = Path(out)
         self.checkpoint_path = self.out / "checkpoints" / "latest.pt"
@@ -191,6 +219,7 @@ class Trainer:
                 config.steps, config.decay_steps = steps, steps // 2
             if dataroot is not None:
                 config.dataroot = str(Path(dataroot).resolve())
+            _apply_resume_options(config, options or {}, self.out)
         config.validate()
         check_dataroot(config.dataroot)
         self.config = config

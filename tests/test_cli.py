@@ -265,13 +265,33 @@ def test_train_residual_flag_reaches_config(tiny_run, tmp_path):
 
     assert result.exit_code == 0, result.output
     assert json.loads((run / "config.json").read_text())["residual_g"] is True
-    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", run, "--resume", "--residual-g"])
-    assert_clean_error(result, "--residual-g", "cannot change when resuming")
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", run, "--resume", "--residual-g", "--steps", "4"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "config.json").read_text())["residual_g"] is True
 
 
 def test_resume_rejects_changed_options(tiny_run):
     result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", tiny_run["run"], "--resume", "--cycle-noise", "0.1"])
-    assert_clean_error(result, "--cycle-noise", "cannot change when resuming")
+    assert_clean_error(result, "cycle_noise 0.1 (saved: 0.0)", "cannot change when resuming")
+
+
+def test_resume_rejects_no_flip(tiny_run):
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", tiny_run["run"], "--resume", "--no-flip"])
+    assert_clean_error(result, "flip False (saved: True)", "cannot change when resuming")
+
+
+def test_resume_accepts_repeated_command(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    assert invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", run, *TINY_TRAIN]).exit_code == 0
+    repeated = [*TINY_TRAIN[:TINY_TRAIN.index("--steps")], "--steps", "5", *TINY_TRAIN[TINY_TRAIN.index("--steps") + 2:]]
+
+    result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", run, "--resume", *repeated, "--threads", "2"])
+
+    assert result.exit_code == 0, result.output
+    assert torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["step"] == 5
+    config = json.loads((run / "config.json").read_text())
+    assert config["threads"] == 2
+    assert config["size"] == 16
 
 
 def test_resume_with_moved_data(tiny_run, tmp_path):

@@ -449,6 +449,19 @@ def test_resume_keeps_steps_by_default(two_step_run):
     assert trainer.config.decay_steps == 1
 
 
+def test_resume_options_equal_saved_pass(two_step_run, tiny_config):
+    trainer = Trainer(None, two_step_run, resume=True, options={"ngf": tiny_config.ngf, "threads": 3})
+
+    assert trainer.config.ngf == tiny_config.ngf
+    assert trainer.config.threads == 3
+    assert json.loads((two_step_run / "config.json").read_text())["threads"] == 3
+
+
+def test_resume_options_changed_rejected(two_step_run, tiny_config):
+    with pytest.raises(RunError, match=rf"ngf {tiny_config.ngf + 1} \(saved: {tiny_config.ngf}\)"):
+        Trainer(None, two_step_run, resume=True, options={"ngf": tiny_config.ngf + 1})
+
+
 def test_resume_lr_follows_new_schedule(two_step_run):
     trainer = Trainer(None, two_step_run, resume=True, steps=4)
     expected = trainer.config.lr * lr_factor(2, trainer.config)
