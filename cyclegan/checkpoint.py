@@ -142,7 +142,8 @@ def load_generators(
     step : int
         Training step at which the checkpoint was written.
     """
-    state = load_checkpoint(path, map_location=device)
+    # Loading on the CPU first keeps errors about the device apart from errors about the file.
+    state = load_checkpoint(path)
     config = state["config"]
     generators = []
     for key in ("G_AB", "G_BA"):

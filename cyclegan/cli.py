@@ -127,8 +127,9 @@ def train(dataroot: Path, out: Path, resume: bool, no_flip: bool, quiet: bool, *
     """Train a CycleGAN on DATAROOT (folders trainA/ and trainB/) and write the run to --out.
 
     With --resume the run continues with the config saved in --out. DATAROOT replaces the saved
-    data folder (so moved data can be found), --steps may extend the run, and --threads and
-    --num-workers may change. Other options may be repeated but must keep their saved values.
+    data folder (so moved data can be found), --steps may extend the run, and --decay-steps,
+    --device, --threads and --num-workers may change. Other options may be repeated but must keep
+    their saved values.
     """
     from .train import Trainer
 
@@ -190,7 +191,8 @@ def translate(checkpoint: Path, images: Path, out: Path, direction: str, size: i
     from .data import list_images, load_image_tensor, to_uint8
     from .train import pick_device
 
-    G_AB, G_BA, config, _ = load_generators(checkpoint, pick_device(device))
+    torch_device = pick_device(device)
+    G_AB, G_BA, config, _ = load_generators(checkpoint, torch_device)
     files = list_images(images)
     if out.exists() and out.resolve() == images.resolve():
         raise click.ClickException(f"{out}: --out must differ from --images, or the inputs would be overwritten")
@@ -205,7 +207,7 @@ def translate(checkpoint: Path, images: Path, out: Path, direction: str, size: i
     net = G_AB if direction == "AB" else G_BA
     out.mkdir(parents=True, exist_ok=True)
     for path in tqdm(files, desc=f"translate {direction}", unit="image"):
-        image = load_image_tensor(path, size).to(device)
+        image = load_image_tensor(path, size).to(torch_device)
         with torch.no_grad():
             result = to_uint8(net(image[None])[0])
         target = out / f"{path.stem}.png"

@@ -139,28 +139,32 @@ def _truncate_log(path: Path, step: int) -> None:
             csv.writer(handle).writerows(rows[:1] + kept)
 
 
-# Settings that change how a run executes but not what it computes, so a resumed run may change them.
-RESUME_CHANGEABLE = ("threads", "num_workers")
+# Settings that a resumed run may change: how it executes, and the learning-rate decay (which
+# --steps also resets when it extends the run).
+RESUME_CHANGEABLE = ("decay_steps", "device", "threads", "num_workers")
 
 
-def _apply_resume_options(config: TrainConfig, options: dict[str, Any], out: Path) -> None:
-    """Check settings given again on resume against the saved ``config`` and apply the changeable ones."""
+def _changed_option_text(name: str, value: Any, saved: Any) -> str:
+    if name == "flip":
+        return f"--no-flip (saved: {'flips' if saved else '--no-flip'})"
+    return f"--{name.replace('_', '-')} {value} (saved: {saved})"
+
+
+def _check_resume_options(config: TrainConfig, options: dict[str, Any], out: Path) -> None:
+    """Raise ``RunError`` if a setting given again on resume differs from the saved ``config``."""
     unknown = [name for name in options if not hasattr(config, name)]
     if unknown:
         raise ValueError(f"unknown TrainConfig fields: {', '.join(unknown)}")
     changed = [
-        f"{name} {value!r} (saved: {getattr(config, name)!r})" for name, value in options.items()
+        _changed_option_text(name, value, getattr(config, name)) for name, value in options.items()
         if name not in RESUME_CHANGEABLE and value != getattr(config, name)
     ]
     if changed:
         raise RunError(
             f"{out}: {', '.join(changed)} cannot change when resuming; the run keeps the config in "
-            f"{out / 'config.json'}, and only --steps, --threads and --num-workers can change. "
-            "Start a new --out for other settings"
+            f"{out / 'config.json'}, and only --steps, --decay-steps, --device, --threads and "
+            "--num-workers can change. Start a new --out for other settings"
         )
-    for name in RESUME_CHANGEABLE:
-        if name in options:
-            setattr(config, name, options[name])
 
 
 class Trainer:
@@ -178,8 +182,9 @@ class Trainer:
         then ignored. Without it, a run folder that already has a checkpoint is rejected rather than
         overwritten.
     steps : int, optional
-        On resume, a new total number of steps, at least the step reached. The learning rate then
-        decays linearly over the last half of the new total.
+        On resume, a new total number of steps, at least the step reached. A total other than the
+        saved one makes the learning rate decay linearly over the last half of it, unless
+        ``options`` sets ``decay_steps``.
     dataroot : path, optional
         On resume, a data folder that replaces the saved one.
     options : dict, optional
@@ -210,16 +215,20 @@ class Trainer:
                     "(a generators-only export holds no training state)"
                 )
             config = state["config"]
-            if steps is not None:
-                if steps < int(state["step"]):
-                    raise RunError(
-                        f"{self.out}: --steps {steps} is below the step already reached "
-                        f"({int(state['step'])}); pass a larger total to extend the run"
-                    )
+            options = options or {}
+            _check_resume_options(config, options, self.out)
+            if steps is not None and steps < int(state["step"]):
+                raise RunError(
+                    f"{self.out}: --steps {steps} is below the step already reached "
+                    f"({int(state['step'])}); pass a larger total to extend the run"
+                )
+            if steps is not None and steps != config.steps:
                 config.steps, config.decay_steps = steps, steps // 2
+            for name in RESUME_CHANGEABLE:
+                if name in options:
+                    setattr(config, name, options[name])
             if dataroot is not None:
                 config.dataroot = str(Path(dataroot).resolve())
-            _apply_resume_options(config, options or {}, self.out)
         config.validate()
         check_dataroot(config.dataroot)
         self.config = config
@@ -260,8 +269,9 @@ class Trainer:
         self.opt_D.load_state_dict(state["opt_D"])
         for scheduler, saved in zip(self.schedulers, state["schedulers"]):
             scheduler.load_state_dict(saved)
-        self.pool_A.load_state_dict(state["pool_A"])
-        self.pool_B.load_state_dict(state["pool_B"])
+        for pool, key in ((self.pool_A, "pool_A"), (self.pool_B, "pool_B")):
+            pool.load_state_dict(state[key])
+            pool.images = [image.to(self.device) for image in pool.images]
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
         # The saved optimizer contains the rate of the old schedule. A changed --steps changes the

@@ -36,6 +36,8 @@ HERE = Path(__file__).resolve().parent
 PRETRAINED = HERE / "pretrained"
 MODELS = {"undefended": 0.0, "defended": 0.1}
 MARKER = ".stegdetect-demo"
+# Everything the demo writes at the top of --out. A rerun deletes these and nothing else.
+OUTPUTS = (MARKER, "data", "runs", *MODELS, "comparison.png", "examples.png", "summary.json", "summary.md")
 
 # Training settings of the demo, chosen by the experiments listed in examples/README.md. Generators
 # start as the identity (--residual-g), so the translation begins with everything the photo holds.
@@ -143,14 +145,12 @@ def main() -> None:
 
     out: Path = args.out
     if out.exists() and any(out.iterdir()):
-        if not (out / MARKER).is_file():
-            sys.exit(f"demo failed: {out} exists, is not empty and was not written by this demo; choose another --out")
-        shutil.rmtree(out)
+        clear_earlier_run(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         sys.exit(f"demo failed: cannot create --out {out} ({exc.strerror}); choose another folder")
-    (out / MARKER).write_text("written by examples/demo.py; the demo replaces this folder on its next run\n")
+    (out / MARKER).write_text("written by examples/demo.py; the demo replaces its own files here on its next run\n")
 
     data = out / "data"
     run([tool("cyclegan"), "data", args.dataset, str(data), "--seed", str(args.data_seed), "--n-train", str(args.n_train)])
@@ -200,6 +200,24 @@ def main() -> None:
         verdicts = ", ".join(f"cycle {d}: {r['verdict']}" for d, r in model["directions"].items())
         print(f"{name} (cycle noise {model['cycle_noise']}): {verdicts}")
     print(f"report: {out / 'summary.md'} ({summary['wall_seconds'] / 60:.1f} min, peak RSS {summary['peak_rss_mb']} MB)")
+
+
+def clear_earlier_run(out: Path) -> None:
+    """Delete an earlier demo's files from ``out``, or stop if ``out`` contains anything else."""
+    if not (out / MARKER).is_file():
+        sys.exit(f"demo failed: {out} exists, is not empty and was not written by this demo; choose another --out")
+    foreign = sorted(entry.name for entry in out.iterdir() if entry.name not in OUTPUTS)
+    if foreign:
+        sys.exit(
+            f"demo failed: {out} holds files the demo did not write ({', '.join(foreign[:5])}); "
+            "move them or choose another --out"
+        )
+    for name in OUTPUTS:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
 
 
 def write_comparison(summary: dict, path: Path) -> None:
@@ -275,4 +293,8 @@ def summary_markdown(summary: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("demo interrupted", file=sys.stderr)
+        sys.exit(130)

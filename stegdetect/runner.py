@@ -10,7 +10,7 @@ import torch
 from cyclegan.data import load_folder
 
 from .projections import Projection
-from .sensitivity import DEFAULT_NOISE_LEVELS, DirectionResult, judge, sweep
+from .sensitivity import DEFAULT_NOISE_LEVELS, PROBE_NOISE, DirectionResult, judge, sweep
 
 
 @dataclass
@@ -33,7 +33,11 @@ def run_sensitivity(
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> list[DirectionResult]:
-    """Sweep and judge each direction; see :func:`stegdetect.sensitivity.sweep` and :func:`judge`."""
+    """Sweep and judge each direction; see :func:`stegdetect.sensitivity.sweep` and :func:`judge`.
+
+    The verdict's probe std (``PROBE_NOISE``) is added to ``noise_levels`` if it is missing.
+    """
+    noise_levels = tuple(sorted({*noise_levels, PROBE_NOISE}))
     results = []
     for spec in specs:
         images = load_folder(spec.folder, size, limit).to(device)

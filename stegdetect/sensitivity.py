@@ -113,10 +113,10 @@ def _finite(value):
 def mean_image_psnr(images: torch.Tensor) -> float | None:
     """Compute the mean PSNR of each image against the mean of all the other images.
 
-    The per-image PSNRs are averaged as for the other conditions. The mean image is what a
-    reconstruction trained with an L2 loss converges to when it gets no information about the image,
-    so a reconstruction is only informative by as much as it beats this PSNR. Returns ``None`` for
-    fewer than 2 images.
+    The mean is taken pixel by pixel, and the per-image PSNRs are averaged as for the other
+    conditions. The mean image is the best estimate in mean squared error, and so in PSNR, that uses
+    no information about the image. A reconstruction is only informative by as much as it beats this
+    PSNR. Returns ``None`` for fewer than 2 images.
     """
     n = len(images)
     if n < 2:
@@ -243,6 +243,8 @@ PROBE_NOISE = 0.01
 MIN_GAIN = 3.0
 MIN_PSNR_DROP_DB = 1.0
 MIN_INFORMATION_DB = 2 * MIN_PSNR_DROP_DB
+# A mean image this close (RMS difference 2e-5, far below one 8-bit level) means identical images.
+IDENTICAL_IMAGES_PSNR_DB = 100.0
 
 
 def judge(
@@ -265,17 +267,26 @@ def judge(
     Sets ``hidden_information_detected``, ``verdict`` and ``reasons`` on ``result`` and returns it.
     ``verdict`` is ``"detected"`` or ``"not detected"``. It is ``"inconclusive"`` when condition 1
     fails. A reconstruction with little information about its input has little to lose, as for a
-    collapsed model, and a single image has no mean of others to compare with.
-    ``hidden_information_detected`` is true only for ``"detected"``. The high-frequency energy of
-    the translation is not used: an under-trained generator's transposed-convolution checkerboard
-    raises it without carrying information.
+    collapsed model. A single image has no mean of others to compare with, and identical images
+    are reproduced exactly by their mean. ``hidden_information_detected`` is true only for
+    ``"detected"``. The high-frequency energy of the translation is not used: an under-trained
+    generator's transposed-convolution checkerboard raises it without carrying information.
+
+    Raises ``ValueError`` if ``result`` has no noise condition at ``probe_noise``, because the
+    thresholds hold for that std only.
     """
-    probe = min(result.noise, key=lambda c: abs(math.log(c.level / probe_noise)))
+    probes = [c for c in result.noise if math.isclose(c.level, probe_noise, rel_tol=1e-9)]
+    if not probes:
+        levels = ", ".join(f"{c.level:g}" for c in result.noise)
+        raise ValueError(f"the verdict needs noise std {probe_noise:g} among the noise levels, got {levels}")
+    probe = probes[0]
     drop = result.clean.psnr - probe.psnr
     drop = 0.0 if abs(drop) < 5e-3 else drop
     baseline = result.mean_image_psnr
-    if baseline is None:
-        information_check = (f"information needs the mean of other images, but there is {result.n_images} image", False)
+    if baseline is None and result.n_images < 2:
+        information_check = (f"the information test needs at least 2 images, got {result.n_images}", False)
+    elif baseline is None or baseline >= IDENTICAL_IMAGES_PSNR_DB:
+        information_check = ("the information test needs different images, but the mean image reproduces each one", False)
     else:
         information = result.clean.psnr - baseline
         information_check = (

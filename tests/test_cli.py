@@ -272,12 +272,12 @@ def test_train_residual_flag_reaches_config(tiny_run, tmp_path):
 
 def test_resume_rejects_changed_options(tiny_run):
     result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", tiny_run["run"], "--resume", "--cycle-noise", "0.1"])
-    assert_clean_error(result, "cycle_noise 0.1 (saved: 0.0)", "cannot change when resuming")
+    assert_clean_error(result, "--cycle-noise 0.1 (saved: 0.0)", "cannot change when resuming")
 
 
 def test_resume_rejects_no_flip(tiny_run):
     result = invoke(cyclegan_cli, ["train", tiny_run["data"], "--out", tiny_run["run"], "--resume", "--no-flip"])
-    assert_clean_error(result, "flip False (saved: True)", "cannot change when resuming")
+    assert_clean_error(result, "--no-flip (saved: flips)", "cannot change when resuming")
 
 
 def test_resume_accepts_repeated_command(tiny_run, tmp_path):
@@ -331,9 +331,38 @@ def test_sensitivity_limit_zero(tiny_run):
     assert "--limit" in result.output
 
 
-def test_sensitivity_nan_noise(tiny_run):
-    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"], "--images", tiny_run["data"], "--noise", "nan"])
-    assert_clean_error(result, "--noise", "finite")
+@pytest.mark.parametrize("levels", ["nan", "1e38", "1e-320", "0.01,3"])
+def test_sensitivity_noise_out_of_range(tiny_run, levels):
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"], "--images", tiny_run["data"], "--noise", levels])
+    assert_clean_error(result, "--noise", "between 1e-06 and 2")
+
+
+def test_sensitivity_adds_probe_level(tiny_run):
+    out = tiny_run["root"] / "sensitivity_probe"
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"], "--images", tiny_run["data"],
+                                     "--direction", "AB", "--noise", "0.1", "--out", out])
+
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "sensitivity.json").read_text())
+    assert payload["directions"]["AB"]["noise_levels"] == [0.01, 0.1]
+    assert any("at std 0.01" in reason for reason in payload["directions"]["AB"]["reasons"])
+
+
+def test_sensitivity_out_is_images_folder(tiny_run, tmp_path):
+    import shutil
+
+    images = tmp_path / "images"
+    shutil.copytree(tiny_run["data"] / "testA", images)
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"], "--images", images, "--out", images])
+    assert_clean_error(result, "--out is the folder of test images")
+    assert not (images / "sensitivity.png").exists()
+
+
+def test_sensitivity_device_auto(tiny_run):
+    out = tiny_run["root"] / "sensitivity_auto"
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", tiny_run["checkpoint"], "--images", tiny_run["data"],
+                                     "--noise", "0.01", "--device", "auto", "--out", out])
+    assert result.exit_code == 0, result.output
 
 
 def test_sensitivity_malformed_dataset_json(tiny_run, tmp_path):

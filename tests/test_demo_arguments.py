@@ -49,3 +49,18 @@ def test_demo_rejects_file_as_out(tmp_path):
     assert "is not a folder" in completed.stderr
     assert "Traceback" not in completed.stderr
     assert target.read_text() == "keep\n"
+
+
+def test_demo_keeps_foreign_files(tmp_path):
+    out = tmp_path / "demo"
+    (out / "runs").mkdir(parents=True)
+    (out / ".stegdetect-demo").write_text("marker\n")
+    (out / "notes.txt").write_text("keep\n")
+
+    completed = run_rejected("--out", str(out), "--pretrained")
+
+    assert completed.returncode != 0
+    assert "notes.txt" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert (out / "notes.txt").read_text() == "keep\n"
+    assert (out / "runs").is_dir()

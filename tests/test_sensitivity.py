@@ -121,8 +121,25 @@ def test_judge_single_image_is_inconclusive(images):
     forward, backward = stego_pair(epsilon=0.02)
     result = judge(sweep(forward, backward, images[:1]))
     assert result.mean_image_psnr is None
-    assert "1 image" in result.reasons[0]
+    assert "at least 2 images, got 1" in result.reasons[0]
     assert result.verdict == "inconclusive"
+
+
+def test_judge_identical_images_are_inconclusive(images):
+    same = images[:1].expand(3, -1, -1, -1).clone()
+    result = judge(sweep(lambda x: x, lambda y: y, same))
+
+    assert result.mean_image_psnr > 100
+    assert "mean image reproduces each one" in result.reasons[0]
+    assert result.verdict == "inconclusive"
+    restored = judge(DirectionResult.from_dict(result.to_dict()))
+    assert restored.reasons == result.reasons
+
+
+def test_judge_needs_probe_level(images):
+    result = sweep(lambda x: x, lambda y: y, images, noise_levels=(0.1,))
+    with pytest.raises(ValueError, match="needs noise std 0.01"):
+        judge(result)
 
 
 def test_judge_poor_but_robust_reconstruction_is_not_detected():

@@ -458,8 +458,25 @@ def test_resume_options_equal_saved_pass(two_step_run, tiny_config):
 
 
 def test_resume_options_changed_rejected(two_step_run, tiny_config):
-    with pytest.raises(RunError, match=rf"ngf {tiny_config.ngf + 1} \(saved: {tiny_config.ngf}\)"):
+    with pytest.raises(RunError, match=rf"--ngf {tiny_config.ngf + 1} \(saved: {tiny_config.ngf}\)"):
         Trainer(None, two_step_run, resume=True, options={"ngf": tiny_config.ngf + 1})
+
+
+def test_resume_same_steps_keeps_decay(tiny_config, tmp_path):
+    tiny_config.steps = 2
+    tiny_config.decay_steps = 2
+    Trainer(tiny_config, tmp_path / "run").train(progress=False)
+
+    trainer = Trainer(None, tmp_path / "run", resume=True, steps=2)
+
+    assert trainer.config.decay_steps == 2
+
+
+def test_resume_new_steps_with_decay(two_step_run):
+    trainer = Trainer(None, two_step_run, resume=True, steps=6, options={"decay_steps": 5})
+
+    assert trainer.config.steps == 6
+    assert trainer.config.decay_steps == 5
 
 
 def test_resume_lr_follows_new_schedule(two_step_run):
