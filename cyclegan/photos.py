@@ -201,13 +201,16 @@ def build_dataset(
         raise ValueError(f"--size {size} must be a multiple of {MOSAIC_BLOCK} for photo2mosaic")
 
     out = Path(out)
-    rng = np.random.default_rng(seed)
     photos = load_photos()
     logger.info("cutting %d crops of %d px from %d photos", 2 * (n_train + n_test), size, len(photos))
-    train = random_crops(photos, 2 * n_train, size, rng, test=False)
-    test = random_crops(photos, 2 * n_test, size, rng, test=True)
-    train_a, train_b = train[0::2], train[1::2]
-    test_a, test_b = test[0::2], test[1::2]
+    # Each folder cycles through all the photos with its own random stream. The two domains then show
+    # the same scenes, so a discriminator cannot tell them apart by content, and the test crops do not
+    # depend on --n-train.
+    streams = [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(4)]
+    train_a = random_crops(photos, n_train, size, streams[0], test=False)
+    train_b = random_crops(photos, n_train, size, streams[1], test=False)
+    test_a = random_crops(photos, n_test, size, streams[2], test=True)
+    test_b = random_crops(photos, n_test, size, streams[3], test=True)
 
     meta: dict = {"kind": kind, "size": size, "seed": seed, "n_train": n_train, "n_test": n_test}
     if kind == "photo2map":

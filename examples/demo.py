@@ -281,7 +281,7 @@ def summary_markdown(summary: dict) -> str:
                 f"{noise.get(0.01, {}).get('psnr', float('nan')):.2f} | {noise.get(0.1, {}).get('psnr', float('nan')):.2f} | "
                 f"{noise.get(0.01, {}).get('gain', float('nan')):.2f} | {projection} | {verdict} |"
             )
-    lines += ["", "PSNRs are in dB. 'mean image' is the PSNR of the mean of the other test images, which knows nothing "
+    lines += ["", "PSNRs are in dB. 'mean image' is the PSNR of the mean of the other test images, which has no information "
               f"about the input: a reconstruction must beat it by {MIN_INFORMATION_DB:g} dB before its loss under noise is judged. "
               "'B projection' is the PSNR after snapping the translation onto domain B "
               "(palette, gray or block means): a large loss there with no loss under noise means the reconstruction uses a "

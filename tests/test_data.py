@@ -453,6 +453,34 @@ def test_photo2mosaic_truth_is_mosaic(tmp_path):
         assert np.array_equal(image, np.repeat(np.repeat(image[::4, ::4], 4, axis=0), 4, axis=1)), path.name
 
 
+def flat_photos() -> list[tuple[str, np.ndarray]]:
+    """Six uniformly coloured 'photos', so that every crop shows which photo it came from."""
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]
+    return [(f"flat{i}", np.full((160, 200, 3), colour, dtype=np.uint8)) for i, colour in enumerate(colours)]
+
+
+def folder_colours(folder: Path) -> set[tuple[int, ...]]:
+    return {tuple(int(v) for v in read_rgb(path)[0, 0]) for path in folder.iterdir()}
+
+
+def test_photo2mosaic_domains_share_photos(tmp_path, monkeypatch):
+    monkeypatch.setattr("cyclegan.photos.load_photos", flat_photos)
+    build_dataset("photo2mosaic", tmp_path, size=16, n_train=12, n_test=6, seed=0)
+
+    every_photo = {colour for _, photo in flat_photos() for colour in [tuple(int(v) for v in photo[0, 0])]}
+    for folder in ("trainA", "trainB", "testA", "testB"):
+        assert folder_colours(tmp_path / folder) == every_photo, folder
+
+
+def test_test_crops_independent_of_n_train(tmp_path):
+    build_dataset("photo2gray", tmp_path / "small", size=16, n_train=2, n_test=3, seed=5)
+    build_dataset("photo2gray", tmp_path / "large", size=16, n_train=7, n_test=3, seed=5)
+
+    for folder in ("testA", "testB"):
+        for path in sorted((tmp_path / "small" / folder).iterdir()):
+            assert np.array_equal(read_rgb(path), read_rgb(tmp_path / "large" / folder / path.name)), path
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
