@@ -179,7 +179,7 @@ def export(checkpoint: Path, target: Path, force: bool) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the translated PNGs.")
 @click.option("--direction", type=click.Choice(["AB", "BA"]), default="AB", show_default=True, help="AB uses G_AB (A to B), BA uses G_BA.")
 @click.option("--size", type=click.IntRange(min=1), default=None, help="Resize inputs to this side in pixels [default: the training size].")
-@click.option("--device", default="cpu", show_default=True, help="'cpu' or 'cuda'.")
+@click.option("--device", default="cpu", show_default=True, help="'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available).")
 @user_errors
 def translate(checkpoint: Path, images: Path, out: Path, direction: str, size: int | None, device: str) -> None:
     """Translate every image in --images and save the results as 8-bit PNGs in --out."""

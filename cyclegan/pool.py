@@ -50,7 +50,8 @@ class ImagePool:
         stacked = torch.cat(self.images, 0).cpu() if self.images else torch.empty(0)
         return {"size": self.size, "images": stacked}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, device: torch.device | str | None = None) -> None:
+        """Restore the pool from :meth:`state_dict`, moving the stored images to ``device`` if given."""
         self.size = int(state["size"])
-        images = state["images"]
+        images = state["images"] if device is None else state["images"].to(device)
         self.images = [image.unsqueeze(0) for image in images] if images.numel() else []

@@ -269,9 +269,8 @@ class Trainer:
         self.opt_D.load_state_dict(state["opt_D"])
         for scheduler, saved in zip(self.schedulers, state["schedulers"]):
             scheduler.load_state_dict(saved)
-        for pool, key in ((self.pool_A, "pool_A"), (self.pool_B, "pool_B")):
-            pool.load_state_dict(state[key])
-            pool.images = [image.to(self.device) for image in pool.images]
+        self.pool_A.load_state_dict(state["pool_A"], self.device)
+        self.pool_B.load_state_dict(state["pool_B"], self.device)
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
         # The saved optimizer contains the rate of the old schedule. A changed --steps changes the

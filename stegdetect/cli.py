@@ -131,7 +131,7 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use at most this many images per direction.")
 @click.option("--size", type=click.IntRange(min=1), default=None, help="Resize images to this side in pixels [default: the training size].")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed of the noise.")
-@click.option("--device", default="cpu", show_default=True, help="'cpu' or 'cuda'.")
+@click.option("--device", default="cpu", show_default=True, help="'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available).")
 @user_errors
 def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path, as_json: bool, fmt: str,
                 noise_levels: str, limit: int | None, size: int | None, seed: int, device: str) -> None:

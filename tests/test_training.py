@@ -123,6 +123,18 @@ def test_pool_state_dict_round_trip():
         assert torch.equal(saved, loaded)
 
 
+def test_pool_state_moves_to_device():
+    pool = ImagePool(3, random.Random(0))
+    pool.query(make_images(2))
+    restored = ImagePool(3)
+
+    # The meta device stands in for a GPU: it has tensors with a device but no data.
+    restored.load_state_dict(pool.state_dict(), torch.device("meta"))
+
+    assert len(restored.images) == 2
+    assert all(image.device.type == "meta" for image in restored.images)
+
+
 def test_pool_empty_state_round_trip():
     restored = ImagePool(7)
     restored.images = list(make_images(2).unsqueeze(1))
