@@ -226,19 +226,19 @@ def sweep(
 
 
 # Verdict thresholds. A reconstructing generator that reads what the translation shows openly maps
-# a small perturbation of its input to a change of about the same size. Its gain is near 1 when it is
-# well trained, and poorly trained ones in examples/README.md reached up to 5.3. One that decodes a hidden
-# low-amplitude code has to amplify: to restore detail of amplitude D from a code of amplitude a, its
-# gain for noise in the code's subspace is about D / a. The probe is white noise, so a decoder that
-# averages a smooth code over many pixels shows less. A synthetic coded pair (a = 0.02) has a gain of
-# 50 by construction, and undefended photo2mosaic models 14-25.
+# a small perturbation of its input to a change of about the same size. Its gain is near 1 when it
+# is well trained, and poorly trained ones in examples/README.md reached up to 5.3. One that
+# decodes a hidden low-amplitude code has to amplify: to restore detail of amplitude D from a code
+# of amplitude a, its gain for noise in the code's subspace is about D / a. The probe is white
+# noise, so a decoder that averages a smooth code over many pixels shows less. A synthetic coded
+# pair (a = 0.02) has a gain of 50 by construction, and undefended photo2mosaic models 14-25.
 # Each condition matters. Open models at 42-82 dB lose 2.8-36 dB at std 0.01 with a gain of 1.
 # Defended photo2mosaic models reach gains of 6-13 but lose 0.2 dB or less, while undefended ones
 # lose 1.2-3.4 dB.
 # A loss can only be measured where there is something to lose. The mean image of the other test
 # images is what a reconstruction with no information about its input gives, and one that beats it
-# by less than twice the drop threshold is "inconclusive". Trained models in examples/README.md beat
-# it by 2.0-28.5 dB, and a collapsed one by 0.3 dB.
+# by less than twice the drop threshold is "inconclusive". Trained models in examples/README.md
+# beat it by 2.0-28.5 dB, and a collapsed one by 0.3 dB.
 PROBE_NOISE = 0.01
 MIN_GAIN = 3.0
 MIN_PSNR_DROP_DB = 1.0
@@ -259,8 +259,8 @@ def judge(
     Hidden information is reported when all three hold at the Gaussian noise level ``probe_noise``
     (about 1.3 levels of an 8-bit image, invisible to a viewer):
 
-    1. the unperturbed reconstruction holds information about its input: its PSNR beats that of the
-       mean of the other images (:func:`mean_image_psnr`) by at least ``min_information_db`` dB;
+    1. the unperturbed reconstruction carries information about its input: its PSNR beats that of
+       the mean of the other images (:func:`mean_image_psnr`) by at least ``min_information_db`` dB;
     2. the reconstructing generator amplifies the noise: gain of at least ``min_gain``;
     3. the reconstruction suffers measurably: PSNR falls by at least ``min_drop_db`` dB.
 

@@ -128,7 +128,7 @@ def test_pool_state_moves_to_device():
     pool.query(make_images(2))
     restored = ImagePool(3)
 
-    # The meta device stands in for a GPU: it has tensors with a device but no data.
+    # The meta device replaces a GPU here. Its tensors have a device but no data.
     restored.load_state_dict(pool.state_dict(), torch.device("meta"))
 
     assert len(restored.images) == 2
