@@ -104,6 +104,7 @@ DEFAULTS = TrainConfig()
 @click.option("--lambda-identity", default=DEFAULTS.lambda_identity, show_default=True, help="Identity loss weight, as a fraction of --lambda-cycle; 0 disables it.")
 @click.option("--lambda-gan", default=DEFAULTS.lambda_gan, show_default=True, help="Weight of the adversarial loss of the generators.")
 @click.option("--gan-mode", type=click.Choice(tuple(GAN_LOSSES)), default=DEFAULTS.gan_mode, show_default=True, help="Adversarial loss: least squares (CycleGAN's choice) or the cross-entropy loss of the original GAN, non-saturating for the generators.")
+@click.option("--r1-gamma", default=DEFAULTS.r1_gamma, show_default=True, help="Weight gamma of the R1 penalty, gamma/2 times the squared gradient of each discriminator at real images (Mescheder et al. 2018); 0 disables it (not in the reference CycleGAN).")
 @click.option("--cycle-noise", default=0.0, show_default=True, help="Noise defense: std of Gaussian noise (on the [-1, 1] scale) added to each translation before reconstruction; 0 disables it.")
 @click.option("--pool-size", default=DEFAULTS.pool_size, show_default=True, help="Generated images kept for discriminator updates; 0 disables the pool.")
 @click.option("--lr", default=DEFAULTS.lr, show_default=True, help="Adam learning rate of the generators.")
@@ -206,13 +207,15 @@ def translate(checkpoint: Path, images: Path, out: Path, direction: str, size: i
     size = check_size(size or config.size, config)
     net = G_AB if direction == "AB" else G_BA
     out.mkdir(parents=True, exist_ok=True)
-    for path in tqdm(files, desc=f"translate {direction}", unit="image"):
-        image = load_image_tensor(path, size).to(torch_device)
-        with torch.no_grad():
-            result = to_uint8(net(image[None])[0])
-        target = out / f"{path.stem}.png"
-        if not cv2.imwrite(str(target), cv2.cvtColor(result, cv2.COLOR_RGB2BGR)):
-            raise click.ClickException(f"{target}: could not write the image")
+    # The context closes the bar before an error is printed, so the message gets a line of its own.
+    with tqdm(files, desc=f"translate {direction}", unit="image") as bar:
+        for path in bar:
+            image = load_image_tensor(path, size).to(torch_device)
+            with torch.no_grad():
+                result = to_uint8(net(image[None])[0])
+            target = out / f"{path.stem}.png"
+            if not cv2.imwrite(str(target), cv2.cvtColor(result, cv2.COLOR_RGB2BGR)):
+                raise click.ClickException(f"{target}: could not write the image")
     click.echo(f"wrote {len(files)} images to {out}")
 
 

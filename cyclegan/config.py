@@ -23,6 +23,7 @@ _BOUNDS = {
     "lambda_cycle": (0.0, 1e6),
     "lambda_identity": (0.0, 1e6),
     "lambda_gan": (0.0, 1e6),
+    "r1_gamma": (0.0, 1e6),
     "pool_size": (0, 100000),
     "batch_size": (1, 4096),
     "seed": (0, 2**32 - 1),
@@ -41,7 +42,7 @@ _TYPES = {
     "n_downsampling": int, "n_layers_d": int, "norm_g": str, "norm_d": str, "steps": int,
     "decay_steps": int, "batch_size": int, "seed": int, "pool_size": int, "device": str,
     "lambda_cycle": (int, float), "lambda_identity": (int, float), "lambda_gan": (int, float),
-    "gan_mode": str, "cycle_noise": (int, float), "lr": (int, float), "lr_d": (int, float),
+    "gan_mode": str, "r1_gamma": (int, float), "cycle_noise": (int, float), "lr": (int, float), "lr_d": (int, float),
     "beta1": (int, float), "beta2": (int, float), "sample_every": int, "checkpoint_every": int,
     "snapshot_every": int, "log_every": int, "num_workers": int, "threads": (int, type(None)),
 }
@@ -73,6 +74,7 @@ class TrainConfig:
     lambda_identity: float = 0.5
     lambda_gan: float = 1.0
     gan_mode: str = "lsgan"
+    r1_gamma: float = 0.0
     cycle_noise: float = 0.0
     pool_size: int = 50
     lr: float = 2e-4

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -80,15 +83,31 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
 def load_image_tensor(path: str | Path, size: int | None = None) -> torch.Tensor:
     """Read an image as a 3 x H x W tensor in [-1, 1], resized to ``size`` x ``size`` if given."""
     image = read_rgb(path)
-    if size is not None and image.shape[:2] != (size, size):
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    return to_tensor(image)
+    return to_tensor(image if size is None else _resize_square(image, size))
+
+
+def _resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize an image to ``size`` x ``size`` pixels (area interpolation) unless it has that size."""
+    if image.shape[:2] == (size, size):
+        return image
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def load_folder(folder: str | Path, size: int, limit: int | None = None) -> torch.Tensor:
-    """Read the first ``limit`` images of a folder (by name) as an N x 3 x size x size tensor in [-1, 1]."""
+    """Read the first ``limit`` images of a folder (by name) as an N x 3 x size x size tensor in [-1, 1].
+
+    Images of another size are resized to ``size`` x ``size`` (which also squares them), and a warning
+    gives their number.
+    """
     files = list_images(folder)[:limit]
-    return torch.stack([load_image_tensor(f, size) for f in files])
+    images = [read_rgb(f) for f in files]
+    resized = sum(image.shape[:2] != (size, size) for image in images)
+    if resized:
+        logger.warning(
+            "%s: resized %d of %d images to %d x %d px, the size the generators were trained on",
+            folder, resized, len(images), size, size,
+        )
+    return torch.stack([to_tensor(_resize_square(image, size)) for image in images])
 
 
 def check_dataroot(root: str | Path) -> None:

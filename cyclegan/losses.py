@@ -28,6 +28,20 @@ def vanilla_gan_loss(prediction: torch.Tensor, target_is_real: bool) -> torch.Te
     return F.binary_cross_entropy_with_logits(prediction, target)
 
 
+def r1_penalty(discriminator: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Score real images and return ``(scores, penalty)``, the R1 penalty of Mescheder et al. (2018).
+
+    The penalty is the squared norm of the gradient of the discriminator's score with respect to a
+    real image, averaged over the batch ("Which Training Methods for GANs do actually Converge?").
+    A PatchGAN scores many patches, and the score differentiated here is their mean, the same
+    average the GAN loss takes. The penalty keeps its graph, so it can be added to the loss.
+    """
+    real = real.detach().requires_grad_(True)
+    scores = discriminator(real)
+    (grad,) = torch.autograd.grad(scores.mean(dim=tuple(range(1, scores.dim()))).sum(), real, create_graph=True)
+    return scores, grad.pow(2).flatten(1).sum(1).mean()
+
+
 GAN_LOSSES: dict[str, Callable[[torch.Tensor, bool], torch.Tensor]] = {
     "lsgan": lsgan_loss,
     "vanilla": vanilla_gan_loss,

@@ -86,6 +86,30 @@ def random_crops(
     return crops
 
 
+def split_crops(
+    photos: list[tuple[str, np.ndarray]], n_train: int, n_test: int, size: int, seed: int
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Cut the photo crops of the four folders trainA, trainB, testA and testB.
+
+    Each folder cycles through all the photos with its own random stream, spawned from ``seed``. The
+    two domains then show the same scenes, so a discriminator cannot tell them apart by content, and
+    the test crops do not depend on ``n_train``.
+
+    Returns
+    -------
+    tuple of four lists of ``size x size x 3`` uint8 arrays
+        The crops of trainA, trainB, testA and testB, in that order. Domain B's crops are the ones to
+        render.
+    """
+    streams = [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(4)]
+    return (
+        random_crops(photos, n_train, size, streams[0], test=False),
+        random_crops(photos, n_train, size, streams[1], test=False),
+        random_crops(photos, n_test, size, streams[2], test=True),
+        random_crops(photos, n_test, size, streams[3], test=True),
+    )
+
+
 def fit_palette(crops: list[np.ndarray], n_colours: int, seed: int) -> KMeans:
     """Cluster photo colours in CIELAB into ``n_colours`` classes, ordered by lightness."""
     pixels = np.concatenate([color.rgb2lab(c).reshape(-1, 3) for c in crops])
@@ -203,14 +227,7 @@ def build_dataset(
     out = Path(out)
     photos = load_photos()
     logger.info("cutting %d crops of %d px from %d photos", 2 * (n_train + n_test), size, len(photos))
-    # Each folder cycles through all the photos with its own random stream. The two domains then show
-    # the same scenes, so a discriminator cannot tell them apart by content, and the test crops do not
-    # depend on --n-train.
-    streams = [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(4)]
-    train_a = random_crops(photos, n_train, size, streams[0], test=False)
-    train_b = random_crops(photos, n_train, size, streams[1], test=False)
-    test_a = random_crops(photos, n_test, size, streams[2], test=True)
-    test_b = random_crops(photos, n_test, size, streams[3], test=True)
+    train_a, train_b, test_a, test_b = split_crops(photos, n_train, n_test, size, seed)
 
     meta: dict = {"kind": kind, "size": size, "seed": seed, "n_train": n_train, "n_test": n_test}
     if kind == "photo2map":
@@ -225,18 +242,16 @@ def build_dataset(
     else:
         render = render_gray
 
-    progress = tqdm(total=5, desc=f"writing {kind}", unit="folder", leave=False)
-    _write(out / "trainA", train_a)
-    progress.update()
-    _write(out / "trainB", [render(p) for p in train_b])
-    progress.update()
-    _write(out / "testA", test_a)
-    progress.update()
-    _write(out / "testA_truth", [render(p) for p in test_a])
-    progress.update()
-    _write(out / "testB", [render(p) for p in test_b])
-    progress.update()
-    progress.close()
+    folders = {
+        "trainA": lambda: train_a,
+        "trainB": lambda: [render(p) for p in train_b],
+        "testA": lambda: test_a,
+        "testA_truth": lambda: [render(p) for p in test_a],
+        "testB": lambda: [render(p) for p in test_b],
+    }
+    with tqdm(folders.items(), desc=f"writing {kind}", unit="folder", leave=False) as progress:
+        for name, images in progress:
+            _write(out / name, images())
 
     (out / "dataset.json").write_text(json.dumps(meta, indent=2))
     return meta

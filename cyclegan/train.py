@@ -31,9 +31,10 @@ from .checkpoint import NETWORKS, build_generator, load_checkpoint, save_checkpo
 from .config import TrainConfig
 from .data import UnpairedDataset, check_dataroot, load_folder, seed_worker, to_uint8
 from .defenses import cycle_perturb
-from .losses import GAN_LOSSES
+from .losses import GAN_LOSSES, r1_penalty
 from .models import PatchDiscriminator, init_weights
 from .pool import ImagePool
+from .runlock import LOCK_NAME, RunLock
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +198,25 @@ class Trainer:
         dataroot: str | Path | None = None, options: dict[str, Any] | None = None,
     ) -> None:
         self.out = Path(out)
+        created = not self.out.exists()
+        self._lock = RunLock(self.out)
+        try:
+            self._prepare(config, resume, steps, dataroot, options)
+        except BaseException:
+            self.close()
+            if created:
+                # Leave no empty run folder behind a run that never started.
+                (self.out / LOCK_NAME).unlink(missing_ok=True)
+                try:
+                    self.out.rmdir()
+                except OSError:
+                    pass
+            raise
+
+    def _prepare(
+        self, config: TrainConfig | None, resume: bool, steps: int | None,
+        dataroot: str | Path | None, options: dict[str, Any] | None,
+    ) -> None:
         self.checkpoint_path = self.out / "checkpoints" / "latest.pt"
         if self.checkpoint_path.exists() and not resume:
             raise RunError(
@@ -259,8 +279,11 @@ class Trainer:
         if state is not None:
             self._restore(state)
 
-        self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(config.to_json())
+
+    def close(self) -> None:
+        """Release the lock on the run folder, so that another trainer may resume it."""
+        self._lock.release()
 
     def _restore(self, state: dict) -> None:
         for name, net in self.nets.items():
@@ -339,10 +362,17 @@ class Trainer:
             net.requires_grad_(True)
         pooled_A = self.pool_A.query(fake_A)
         pooled_B = self.pool_B.query(fake_B)
-        losses["D_A"] = 0.5 * (gan_loss(nets.D_A(real_A), True) + gan_loss(nets.D_A(pooled_A), False))
-        losses["D_B"] = 0.5 * (gan_loss(nets.D_B(real_B), True) + gan_loss(nets.D_B(pooled_B), False))
+        loss_D = 0.0
+        for name, net, real, pooled in (("D_A", nets.D_A, real_A, pooled_A), ("D_B", nets.D_B, real_B, pooled_B)):
+            if c.r1_gamma > 0:
+                real_scores, penalty = r1_penalty(net, real)
+                loss_D = loss_D + 0.5 * c.r1_gamma * penalty
+            else:
+                real_scores = net(real)
+            losses[name] = 0.5 * (gan_loss(real_scores, True) + gan_loss(net(pooled), False))
+            loss_D = loss_D + losses[name]
         self.opt_D.zero_grad(set_to_none=True)
-        (losses["D_A"] + losses["D_B"]).backward()
+        loss_D.backward()
         self.opt_D.step()
 
         for scheduler in self.schedulers:
@@ -373,6 +403,14 @@ class Trainer:
         Returns the path of the last checkpoint. On ``KeyboardInterrupt`` the current state is saved
         before the exception propagates, so ``--resume`` continues from there.
         """
+        if not self._lock.held:
+            self._lock = RunLock(self.out)
+        try:
+            return self._train(progress)
+        finally:
+            self.close()
+
+    def _train(self, progress: bool) -> Path:
         c = self.config
         fixed = _load_fixed_batch(Path(c.dataroot), c.size)
         log_path = self.out / "losses.csv"
@@ -413,7 +451,9 @@ class Trainer:
                         save_checkpoint(self.out / "checkpoints" / f"step_{self.step:07d}.pt", self.state_dict())
             except BaseException as exc:
                 # Keep the steps trained so far, whatever stopped the loop (Ctrl-C, an unreadable
-                # image, a full disk), so that --resume continues from here.
+                # image, a full disk), so that --resume continues from here. The bar is closed
+                # first so that the messages start on a line of their own.
+                bar.close()
                 logger.warning("stopped at step %d (%s); saving %s", self.step, type(exc).__name__, self.checkpoint_path)
                 try:
                     self.save()

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from skimage import color, segmentation
 
-from cyclegan.photos import MAX_IMAGES, MAX_SIZE, MOSAIC_BLOCK, load_photos, random_crops, render_gray, render_mosaic
+from cyclegan.photos import MAX_IMAGES, MAX_SIZE, MOSAIC_BLOCK, load_photos, render_gray, render_mosaic, split_crops
 
 GRAIN_STD = 2.0
 
@@ -108,10 +108,7 @@ def main() -> None:
         sys.exit(f"--seed {args.seed} must be between 0 and {2**32 - 1}, as for `cyclegan data`")
 
     # The same draws as cyclegan.photos.build_dataset, so the crops match `cyclegan data`.
-    rng = np.random.default_rng(args.seed)
-    photos = load_photos()
-    train = random_crops(photos, 2 * args.n_train, args.size, rng, test=False)
-    test = random_crops(photos, 2 * args.n_test, args.size, rng, test=True)
+    train_a, train_b, test_a, test_b = split_crops(load_photos(), args.n_train, args.n_test, args.size, args.seed)
 
     clean = CLEAN[args.kind]
     grain_rng = np.random.default_rng(args.seed + 1000)
@@ -133,11 +130,11 @@ def main() -> None:
     except OSError as exc:
         sys.exit(f"{args.out}: cannot create folder ({exc.strerror}); choose another OUT")
     try:
-        write_folder(staging / "trainA", train[0::2], args.out / "trainA")
-        write_folder(staging / "trainB", [render(p) for p in train[1::2]], args.out / "trainB")
-        write_folder(staging / "testA", test[0::2], args.out / "testA")
-        write_folder(staging / "testA_truth", [clean(p) for p in test[0::2]], args.out / "testA_truth")
-        write_folder(staging / "testB", [render(p) for p in test[1::2]], args.out / "testB")
+        write_folder(staging / "trainA", train_a, args.out / "trainA")
+        write_folder(staging / "trainB", [render(p) for p in train_b], args.out / "trainB")
+        write_folder(staging / "testA", test_a, args.out / "testA")
+        write_folder(staging / "testA_truth", [clean(p) for p in test_a], args.out / "testA_truth")
+        write_folder(staging / "testB", [render(p) for p in test_b], args.out / "testB")
         meta = {"kind": f"screen-{args.kind}", "size": args.size, "seed": args.seed,
                 "grain": grain if args.kind in GRAIN_BASE else None,
                 "n_train": args.n_train, "n_test": args.n_test}

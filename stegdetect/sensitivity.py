@@ -196,29 +196,28 @@ def sweep(
     clean = _measure("clean", 0.0, images, clean_rec, None, 0.0)
 
     steps = 1 + len(noise_levels) + len(projections or {})
-    bar = tqdm(total=steps, desc=f"sensitivity {direction}", unit="test", disable=not progress, leave=False)
-
-    rounded = quantize_8bit(translated)
-    rounding_rms = float((rounded - translated).pow(2).mean().sqrt())
-    rounded_8bit = _measure(
-        "8-bit", 1 / 255, images, _apply(backward, rounded, batch_size), clean_rec, rounding_rms
-    )
-    bar.update()
-
-    noise = []
-    for level in noise_levels:
-        noise_field = torch.randn(translated.shape, generator=generator) * level
-        reconstructed = _apply(backward, translated + noise_field.to(translated.device), batch_size)
-        noise.append(_measure("gaussian", level, images, reconstructed, clean_rec, level))
+    # The context closes the bar before an error is printed, so the message gets a line of its own.
+    with tqdm(total=steps, desc=f"sensitivity {direction}", unit="test", disable=not progress, leave=False) as bar:
+        rounded = quantize_8bit(translated)
+        rounding_rms = float((rounded - translated).pow(2).mean().sqrt())
+        rounded_8bit = _measure(
+            "8-bit", 1 / 255, images, _apply(backward, rounded, batch_size), clean_rec, rounding_rms
+        )
         bar.update()
 
-    extra = []
-    for name, project in (projections or {}).items():
-        projected = project(translated)
-        rms = float((projected - translated).pow(2).mean().sqrt())
-        extra.append(_measure(name, rms, images, _apply(backward, projected, batch_size), clean_rec, rms))
-        bar.update()
-    bar.close()
+        noise = []
+        for level in noise_levels:
+            noise_field = torch.randn(translated.shape, generator=generator) * level
+            reconstructed = _apply(backward, translated + noise_field.to(translated.device), batch_size)
+            noise.append(_measure("gaussian", level, images, reconstructed, clean_rec, level))
+            bar.update()
+
+        extra = []
+        for name, project in (projections or {}).items():
+            projected = project(translated)
+            rms = float((projected - translated).pow(2).mean().sqrt())
+            extra.append(_measure(name, rms, images, _apply(backward, projected, batch_size), clean_rec, rms))
+            bar.update()
 
     return DirectionResult(
         direction, len(images), clean, rounded_8bit, noise, extra, mean_image_psnr=mean_image_psnr(images)

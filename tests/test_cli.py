@@ -242,6 +242,23 @@ def test_translate_refuses_overwriting_inputs(tiny_run):
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+def test_translate_unreadable_image_mid_folder(tiny_run, tmp_path):
+    import shutil
+
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(tiny_run["data"] / "testA" / "00000.png", images / "a.png")
+    (images / "b.png").write_text("not an image")
+
+    result = invoke(cyclegan_cli, ["translate", "--checkpoint", tiny_run["checkpoint"], "--images", images, "--out", tmp_path / "out"])
+
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error:"), result.output
+    assert "b.png" in last
+
+
 def test_translate_size_not_multiple(tiny_run, tmp_path):
     result = invoke(cyclegan_cli, ["translate", "--checkpoint", tiny_run["checkpoint"],
                                    "--images", tiny_run["data"] / "testA", "--out", tmp_path, "--size", "30"])

@@ -184,6 +184,34 @@ def test_load_image_tensor_resizes(tmp_path):
     assert tensor.max().item() <= 1.0
 
 
+def test_load_folder_warns_about_resized_images(tmp_path, caplog):
+    from cyclegan.data import load_folder
+
+    rng = np.random.default_rng(5)
+    small = random_rgb(rng, 16)
+    write_png(tmp_path / "a.png", small)
+    write_png(tmp_path / "b.png", random_rgb(rng, 32))
+
+    with caplog.at_level("WARNING", logger="cyclegan.data"):
+        images = load_folder(tmp_path, 16)
+
+    assert images.shape == (2, 3, 16, 16)
+    assert torch.equal(images[0], load_image_tensor(tmp_path / "a.png"))
+    assert "resized 1 of 2 images to 16 x 16 px" in caplog.text
+    assert str(tmp_path) in caplog.text
+
+
+def test_load_folder_silent_when_sizes_match(tmp_path, caplog):
+    from cyclegan.data import load_folder
+
+    write_png(tmp_path / "a.png", random_rgb(np.random.default_rng(6), 16))
+
+    with caplog.at_level("WARNING", logger="cyclegan.data"):
+        load_folder(tmp_path, 16)
+
+    assert caplog.text == ""
+
+
 # Data folders
 
 

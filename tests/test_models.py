@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from cyclegan.defenses import cycle_perturb
-from cyclegan.losses import lsgan_loss, vanilla_gan_loss
+from cyclegan.losses import lsgan_loss, r1_penalty, vanilla_gan_loss
 from cyclegan.models import (
     NORMS,
     PatchDiscriminator,
@@ -310,6 +310,42 @@ def test_vanilla_gan_loss_targets():
 
     assert real == pytest.approx(np.mean(np.log1p(np.exp(-values))), rel=1e-6)
     assert fake == pytest.approx(np.mean(np.log1p(np.exp(values))), rel=1e-6)
+
+
+def test_r1_penalty_linear_patch_scores():
+    weights = torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1)
+    real = torch.randn(2, 3, 4, 4)
+
+    def discriminator(x):
+        return (x * weights).sum(dim=1, keepdim=True)
+
+    scores, penalty = r1_penalty(discriminator, real)
+
+    # The mean of 16 patch scores has gradient w_c / 16 at every pixel: 16 * 3 entries per image.
+    assert torch.allclose(scores, discriminator(real))
+    assert penalty.item() == pytest.approx((1 + 4 + 9) / 16)
+
+
+def test_r1_penalty_quadratic_score():
+    real = torch.randn(3, 2, 5, 5, dtype=torch.float64)
+
+    _, penalty = r1_penalty(lambda x: x.pow(2).mean(dim=(1, 2, 3), keepdim=True), real)
+
+    # The gradient of mean(x^2) over n = 50 values is 2 x / n.
+    values = real.numpy().reshape(3, -1)
+    expected = np.mean(np.sum((2 * values / 50) ** 2, axis=1))
+    assert penalty.item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_r1_penalty_differentiable():
+    real = torch.randn(1, 1, 2, 2)
+    weight = torch.tensor(2.0, requires_grad=True)
+
+    _, penalty = r1_penalty(lambda x: weight * x, real)
+    penalty.backward()
+
+    # Each of the 4 pixels has gradient weight / 4, so the penalty is weight^2 / 4 and its derivative weight / 2.
+    assert weight.grad.item() == pytest.approx(1.0)
 
 
 # Cycle-path defense

@@ -234,3 +234,19 @@ def test_eval_identity_pair(tmp_path):
     assert fields[7].startswith("block mean drop")
     assert float(fields[7].split()[3]) > 1
     assert fields[8] == "not detected"
+
+
+def test_mosaic_screen_matches_cyclegan_data(tmp_path):
+    from cyclegan.photos import build_dataset
+
+    screen, reference = tmp_path / "screen", tmp_path / "reference"
+    build_dataset("photo2mosaic", reference, size=16, n_train=4, n_test=3, seed=7)
+
+    completed = run_script("mosaic", str(screen), "--size", "16", "--n-train", "4", "--n-test", "3", "--seed", "7")
+
+    assert completed.returncode == 0, completed.stderr
+    for folder in ("trainA", "trainB", "testA", "testA_truth", "testB"):
+        names = sorted(path.name for path in (reference / folder).glob("*.png"))
+        assert names == sorted(path.name for path in (screen / folder).glob("*.png"))
+        for name in names:
+            assert np.array_equal(read_rgb(screen / folder / name), read_rgb(reference / folder / name)), f"{folder}/{name}"

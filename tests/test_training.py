@@ -300,6 +300,32 @@ def test_train_step_uses_cross_entropy_gan_loss(tiny_config, tmp_path):
     assert losses["G_AB"] != pytest.approx(float((score - 1).pow(2).mean()), rel=1e-3)
 
 
+def test_train_step_r1_changes_only_discriminators(tiny_config, tmp_path):
+    plain = Trainer(copy.deepcopy(tiny_config), tmp_path / "plain")
+    tiny_config.r1_gamma = 10.0
+    penalized = Trainer(tiny_config, tmp_path / "penalized")
+    batch = fixed_batch(tiny_config)
+
+    plain_losses = plain.train_step(*batch)
+    penalized_losses = penalized.train_step(*batch)
+
+    # The generators step first, so they and the logged losses are unchanged.
+    assert penalized_losses == pytest.approx(plain_losses, rel=1e-6)
+    for name in ("G_AB", "G_BA"):
+        for a, b in zip(getattr(plain.nets, name).parameters(), getattr(penalized.nets, name).parameters()):
+            assert torch.equal(a, b)
+    for name in ("D_A", "D_B"):
+        changed = [not torch.equal(a, b) for a, b in zip(getattr(plain.nets, name).parameters(), getattr(penalized.nets, name).parameters())]
+        assert any(changed), name
+
+
+def test_config_rejects_negative_r1_gamma():
+    config = TrainConfig(r1_gamma=-1.0)
+
+    with pytest.raises(ValueError, match="r1_gamma -1.0 is outside"):
+        config.validate()
+
+
 def test_config_rejects_huge_steps():
     config = TrainConfig(steps=10**20)
 
@@ -549,6 +575,28 @@ def test_unreadable_image_mid_run_keeps_progress(two_step_run):
     assert load_checkpoint(two_step_run / "checkpoints" / "latest.pt")["step"] == 2
 
 
+def test_stop_message_starts_its_own_line(two_step_run, capsys):
+    import logging
+    import sys
+
+    from cyclegan.data import DataError
+
+    trainer = Trainer(None, two_step_run, resume=True, steps=6)
+    for path in (Path(trainer.config.dataroot) / "trainA").iterdir():
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    handler = logging.StreamHandler(sys.stderr)
+    logging.getLogger("cyclegan.train").addHandler(handler)
+    try:
+        with pytest.raises(DataError):
+            trainer.train(progress=True)
+    finally:
+        logging.getLogger("cyclegan.train").removeHandler(handler)
+
+    # The bar redraws itself with carriage returns, so only newlines separate lines here.
+    lines = capsys.readouterr().err.split("\n")
+    assert any(line.startswith("stopped at step 2") for line in lines), lines
+
+
 def test_resume_drops_log_rows_after_checkpoint(two_step_run):
     log = two_step_run / "losses.csv"
     with open(log, "a") as handle:
@@ -559,3 +607,67 @@ def test_resume_drops_log_rows_after_checkpoint(two_step_run):
     steps = [row[0] for row in read_losses(log)[1:]]
 
     assert steps == ["1", "2", "3", "4"]
+
+
+# Run folder lock
+
+
+def test_second_trainer_on_same_folder_rejected(two_step_run):
+    from cyclegan.runlock import RunLockedError
+
+    first = Trainer(None, two_step_run, resume=True, steps=4)
+    config_before = (two_step_run / "config.json").read_text()
+
+    with pytest.raises(RunLockedError, match="another trainer") as excinfo:
+        Trainer(None, two_step_run, resume=True, steps=8)
+
+    assert str(two_step_run) in str(excinfo.value)
+    assert "--out" in str(excinfo.value)
+    # The rejected trainer changed nothing in the run folder.
+    assert (two_step_run / "config.json").read_text() == config_before
+    first.train(progress=False)
+    assert load_checkpoint(two_step_run / "checkpoints" / "latest.pt")["step"] == 4
+
+
+def test_lock_released_after_training(two_step_run):
+    trainer = Trainer(None, two_step_run, resume=True, steps=3)
+    trainer.train(progress=False)
+
+    resumed = Trainer(None, two_step_run, resume=True, steps=4)
+    resumed.train(progress=False)
+
+    assert resumed.step == 4
+
+
+def test_lock_released_when_resume_fails(two_step_run, tiny_config):
+    with pytest.raises(RunError):
+        Trainer(None, two_step_run, resume=True, options={"ngf": tiny_config.ngf + 1})
+
+    assert Trainer(None, two_step_run, resume=True, steps=3).step == 2
+
+
+def test_failed_new_run_leaves_no_folder(tmp_path, tiny_config):
+    config = copy.deepcopy(tiny_config)
+    config.dataroot = str(tmp_path / "missing_data")
+    out = tmp_path / "run"
+
+    with pytest.raises(ValueError):
+        Trainer(config, out)
+
+    assert not out.exists()
+
+
+def test_lock_file_names_holder(tmp_path):
+    import os
+
+    from cyclegan.runlock import RunLock, RunLockedError
+
+    lock = RunLock(tmp_path / "run")
+
+    assert (tmp_path / "run" / ".lock").read_text().strip() == str(os.getpid())
+    with pytest.raises(RunLockedError, match=f"PID {os.getpid()}"):
+        RunLock(tmp_path / "run")
+    lock.release()
+    lock.release()
+    assert not lock.held
+    RunLock(tmp_path / "run").release()
