@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -85,6 +87,14 @@ def data_photo2mosaic(out: Path, size: int, n_train: int, n_test: int, seed: int
 DEFAULTS = TrainConfig()
 
 
+class Terminated(Exception):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+def _raise_terminated(signum: int, frame) -> None:
+    raise Terminated(signum)
+
+
 @main.command()
 @click.argument("dataroot", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder for config, losses, samples and checkpoints.")
@@ -151,11 +161,20 @@ def train(dataroot: Path, out: Path, resume: bool, no_flip: bool, quiet: bool, *
     trainer = Trainer(
         config, out, resume=resume, steps=steps, dataroot=dataroot if resume else None, options=repeated_options,
     )
+    # A scheduler or `kill` stops a job with SIGTERM. Raising an exception for it lets the trainer save
+    # its state on the way out, as it does for Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() else None
     try:
         checkpoint = trainer.train(progress=not quiet)
     except KeyboardInterrupt:
         click.echo(f"interrupted; state saved to {trainer.checkpoint_path}, continue with --resume", err=True)
         sys.exit(130)
+    except Terminated:
+        click.echo(f"terminated; state saved to {trainer.checkpoint_path}, continue with --resume", err=True)
+        sys.exit(128 + signal.SIGTERM)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     click.echo(f"finished {trainer.step} steps; checkpoint {checkpoint}")
 
 
@@ -189,7 +208,7 @@ def translate(checkpoint: Path, images: Path, out: Path, direction: str, size: i
     from tqdm import tqdm
 
     from .checkpoint import check_size, load_generators
-    from .data import list_images, load_image_tensor, to_uint8
+    from .data import list_images, read_rgb, resize_square, to_tensor, to_uint8, warn_resized
     from .train import pick_device
 
     torch_device = pick_device(device)
@@ -207,15 +226,19 @@ def translate(checkpoint: Path, images: Path, out: Path, direction: str, size: i
     size = check_size(size or config.size, config)
     net = G_AB if direction == "AB" else G_BA
     out.mkdir(parents=True, exist_ok=True)
+    resized = 0
     # The context closes the bar before an error is printed, so the message gets a line of its own.
     with tqdm(files, desc=f"translate {direction}", unit="image") as bar:
         for path in bar:
-            image = load_image_tensor(path, size).to(torch_device)
+            pixels = read_rgb(path)
+            resized += pixels.shape[:2] != (size, size)
+            image = to_tensor(resize_square(pixels, size)).to(torch_device)
             with torch.no_grad():
                 result = to_uint8(net(image[None])[0])
             target = out / f"{path.stem}.png"
             if not cv2.imwrite(str(target), cv2.cvtColor(result, cv2.COLOR_RGB2BGR)):
                 raise click.ClickException(f"{target}: could not write the image")
+    warn_resized(images, resized, len(files), size)
     click.echo(f"wrote {len(files)} images to {out}")
 
 

@@ -83,31 +83,36 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
 def load_image_tensor(path: str | Path, size: int | None = None) -> torch.Tensor:
     """Read an image as a 3 x H x W tensor in [-1, 1], resized to ``size`` x ``size`` if given."""
     image = read_rgb(path)
-    return to_tensor(image if size is None else _resize_square(image, size))
+    return to_tensor(image if size is None else resize_square(image, size))
 
 
-def _resize_square(image: np.ndarray, size: int) -> np.ndarray:
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
     """Resize an image to ``size`` x ``size`` pixels (area interpolation) unless it has that size."""
     if image.shape[:2] == (size, size):
         return image
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def load_folder(folder: str | Path, size: int, limit: int | None = None) -> torch.Tensor:
+def warn_resized(folder: str | Path, resized: int, total: int, size: int) -> None:
+    """Log a warning that ``resized`` of the ``total`` images of ``folder`` were resized to ``size``."""
+    if resized:
+        logger.warning(
+            "%s: resized %d of %d images to %d x %d px; non-square images are also stretched to a square",
+            folder, resized, total, size, size,
+        )
+
+
+def load_folder(folder: str | Path, size: int, limit: int | None = None, warn: bool = True) -> torch.Tensor:
     """Read the first ``limit`` images of a folder (by name) as an N x 3 x size x size tensor in [-1, 1].
 
-    Images of another size are resized to ``size`` x ``size`` (which also squares them), and a warning
-    gives their number.
+    Images of another size are resized to ``size`` x ``size``. With ``warn``, a warning gives their
+    number.
     """
     files = list_images(folder)[:limit]
     images = [read_rgb(f) for f in files]
-    resized = sum(image.shape[:2] != (size, size) for image in images)
-    if resized:
-        logger.warning(
-            "%s: resized %d of %d images to %d x %d px, the size the generators were trained on",
-            folder, resized, len(images), size, size,
-        )
-    return torch.stack([to_tensor(_resize_square(image, size)) for image in images])
+    if warn:
+        warn_resized(folder, sum(image.shape[:2] != (size, size) for image in images), len(images), size)
+    return torch.stack([to_tensor(resize_square(image, size)) for image in images])
 
 
 def check_dataroot(root: str | Path) -> None:

@@ -34,7 +34,7 @@ from .defenses import cycle_perturb
 from .losses import GAN_LOSSES, r1_penalty
 from .models import PatchDiscriminator, init_weights
 from .pool import ImagePool
-from .runlock import LOCK_NAME, RunLock
+from .runlock import RunLock
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ def _load_fixed_batch(root: Path, size: int, count: int = 4) -> dict[str, torch.
     batch = {}
     for domain in ("A", "B"):
         folder = root / f"test{domain}"
-        batch[domain] = load_folder(folder if folder.is_dir() else root / f"train{domain}", size, count)
+        # Sample grids show the images at the training size, so resizing them is expected.
+        batch[domain] = load_folder(folder if folder.is_dir() else root / f"train{domain}", size, count, warn=False)
     return batch
 
 
@@ -198,19 +199,12 @@ class Trainer:
         dataroot: str | Path | None = None, options: dict[str, Any] | None = None,
     ) -> None:
         self.out = Path(out)
-        created = not self.out.exists()
         self._lock = RunLock(self.out)
         try:
             self._prepare(config, resume, steps, dataroot, options)
         except BaseException:
-            self.close()
-            if created:
-                # Leave no empty run folder behind a run that never started.
-                (self.out / LOCK_NAME).unlink(missing_ok=True)
-                try:
-                    self.out.rmdir()
-                except OSError:
-                    pass
+            # Leave no lock file or empty run folder behind a run that never started.
+            self._lock.remove()
             raise
 
     def _prepare(

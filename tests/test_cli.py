@@ -259,6 +259,55 @@ def test_translate_unreadable_image_mid_folder(tiny_run, tmp_path):
     assert "b.png" in last
 
 
+def test_translate_warns_about_resized_images(tiny_run, tmp_path, caplog):
+    images = tmp_path / "images"
+    images.mkdir()
+    photo = cv2.imread(str(tiny_run["data"] / "testA" / "00000.png"))
+    cv2.imwrite(str(images / "a.png"), photo)
+    cv2.imwrite(str(images / "b.png"), cv2.resize(photo, (24, 20)))
+
+    with caplog.at_level("WARNING", logger="cyclegan.data"):
+        result = invoke(cyclegan_cli, ["translate", "--checkpoint", tiny_run["checkpoint"], "--images", images, "--out", tmp_path / "out"])
+
+    assert result.exit_code == 0, result.output
+    assert f"{images}: resized 1 of 2 images to 16 x 16 px" in caplog.text
+    assert cv2.imread(str(tmp_path / "out" / "b.png")).shape == (16, 16, 3)
+
+
+def test_train_saves_state_on_sigterm(tiny_run, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    sizes = TINY_TRAIN[:TINY_TRAIN.index("--steps")]
+    args = [*sizes, "--steps", "100000", "--checkpoint-every", "100000", "--log-every", "1", "--threads", "1", "--quiet"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cyclegan.cli", "train", str(tiny_run["data"]), "--out", str(run), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        log = run / "losses.csv"
+        # Wait for two logged steps, so that the saved state is past step 0.
+        while process.poll() is None and time.monotonic() < deadline:
+            if log.exists() and len(log.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.2)
+        os.kill(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "terminated; state saved" in stderr
+    assert "Traceback" not in stderr
+    assert torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["step"] >= 2
+
+
 def test_translate_size_not_multiple(tiny_run, tmp_path):
     result = invoke(cyclegan_cli, ["translate", "--checkpoint", tiny_run["checkpoint"],
                                    "--images", tiny_run["data"] / "testA", "--out", tmp_path, "--size", "30"])

@@ -201,6 +201,18 @@ def test_load_folder_warns_about_resized_images(tmp_path, caplog):
     assert str(tmp_path) in caplog.text
 
 
+def test_load_folder_warning_can_be_disabled(tmp_path, caplog):
+    from cyclegan.data import load_folder
+
+    write_png(tmp_path / "a.png", random_rgb(np.random.default_rng(7), 32))
+
+    with caplog.at_level("WARNING", logger="cyclegan.data"):
+        images = load_folder(tmp_path, 16, warn=False)
+
+    assert images.shape == (1, 3, 16, 16)
+    assert caplog.text == ""
+
+
 def test_load_folder_silent_when_sizes_match(tmp_path, caplog):
     from cyclegan.data import load_folder
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import csv
 import json
 import random
@@ -671,3 +672,91 @@ def test_lock_file_names_holder(tmp_path):
     lock.release()
     assert not lock.held
     RunLock(tmp_path / "run").release()
+
+
+def test_lock_rejects_symlinked_lock_file(tmp_path):
+    from cyclegan.runlock import RunFolderError, RunLock
+
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".lock").symlink_to(precious)
+
+    with pytest.raises(RunFolderError, match="cannot open the run folder's lock file"):
+        RunLock(tmp_path / "run")
+
+    assert precious.read_text() == "keep me\n"
+
+
+def test_lock_rejects_dangling_symlink_folder(tmp_path):
+    from cyclegan.runlock import RunFolderError, RunLock
+
+    (tmp_path / "run").symlink_to(tmp_path / "missing")
+
+    with pytest.raises(RunFolderError, match="exists and is not a folder"):
+        RunLock(tmp_path / "run")
+
+
+def test_lock_remove_deletes_created_folders(tmp_path):
+    from cyclegan.runlock import RunLock
+
+    lock = RunLock(tmp_path / "a" / "b" / "run")
+    lock.remove()
+
+    assert list(tmp_path.iterdir()) == []
+    assert not lock.held
+
+
+def test_lock_remove_keeps_existing_folder(tmp_path):
+    from cyclegan.runlock import RunLock
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+
+    RunLock(tmp_path / "run").remove()
+
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["notes.txt"]
+
+
+def test_lock_remove_keeps_older_lock_file(tmp_path):
+    from cyclegan.runlock import RunLock
+
+    RunLock(tmp_path / "run").release()
+
+    RunLock(tmp_path / "run").remove()
+
+    assert (tmp_path / "run" / ".lock").is_file()
+
+
+def test_lock_retaken_after_file_replaced(tmp_path, monkeypatch):
+    import cyclegan.runlock as runlock
+
+    calls = []
+    real_open = runlock.RunLock._open
+
+    def open_then_replace(self):
+        handle = real_open(self)
+        if not calls:
+            # Another process deletes and recreates the lock file between open and flock.
+            self.path.unlink()
+            self.path.touch()
+        calls.append(handle)
+        return handle
+
+    monkeypatch.setattr(runlock.RunLock, "_open", open_then_replace)
+
+    lock = runlock.RunLock(tmp_path / "run")
+
+    assert len(calls) == 2
+    assert calls[0].closed
+    assert os.path.samestat(os.fstat(calls[1].fileno()), os.stat(lock.path))
+
+
+def test_failed_resume_leaves_no_lock_file(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+
+    with pytest.raises(RunError, match="nothing to resume"):
+        Trainer(None, out, resume=True)
+
+    assert list(out.iterdir()) == []
