@@ -38,7 +38,8 @@ from .runlock import RunLock
 
 logger = logging.getLogger(__name__)
 
-LOSS_COLUMNS = ("D_A", "D_B", "G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B")
+LOSS_COLUMNS = ("D_A", "D_B", "G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "R1_A", "R1_B")
+LOG_HEADER = ["step", "seconds", "lr", *LOSS_COLUMNS]
 
 
 class RunError(ValueError):
@@ -126,19 +127,31 @@ def save_samples(nets: Networks, batch: dict[str, torch.Tensor], path: Path, dev
         raise OSError(f"could not write {path}")
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop rows logged after ``step``: after a crash they were trained again from the last checkpoint."""
+def _truncate_log(path: Path, step: int) -> float:
+    """Prepare the loss log of a run resumed at ``step`` and return the seconds it last logged.
+
+    Rows logged after ``step`` are dropped, because after a crash those steps are trained again
+    from the last checkpoint. A log written with other columns (an older version) is rewritten with
+    the current ones, and columns it lacks are left empty.
+    """
     if not path.exists():
-        return
+        return 0.0
     if step == 0:
         path.unlink()
-        return
+        return 0.0
     with open(path, newline="") as handle:
         rows = list(csv.reader(handle))
+    header = rows[0] if rows else LOG_HEADER
     kept = [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= step]
-    if len(kept) != len(rows) - 1:
+    if header != LOG_HEADER:
+        kept = [[dict(zip(header, row)).get(name, "") for name in LOG_HEADER] for row in kept]
+    if header != LOG_HEADER or len(kept) != len(rows) - 1:
         with open(path, "w", newline="") as handle:
-            csv.writer(handle).writerows(rows[:1] + kept)
+            csv.writer(handle).writerows([LOG_HEADER, *kept])
+    try:
+        return float(kept[-1][1]) if kept else 0.0
+    except ValueError:
+        return 0.0
 
 
 # Settings that a resumed run may change: how it executes, and the learning-rate decay (which
@@ -360,6 +373,7 @@ class Trainer:
         for name, net, real, pooled in (("D_A", nets.D_A, real_A, pooled_A), ("D_B", nets.D_B, real_B, pooled_B)):
             if c.r1_gamma > 0:
                 real_scores, penalty = r1_penalty(net, real)
+                losses[f"R1_{name[-1]}"] = penalty
                 loss_D = loss_D + 0.5 * c.r1_gamma * penalty
             else:
                 real_scores = net(real)
@@ -408,14 +422,15 @@ class Trainer:
         c = self.config
         fixed = _load_fixed_batch(Path(c.dataroot), c.size)
         log_path = self.out / "losses.csv"
-        _truncate_log(log_path, self.step)
+        # Seconds continue from the last logged row, so that a resumed run's log shows its total time.
+        logged_seconds = _truncate_log(log_path, self.step)
         new_log = not log_path.exists()
         with open(log_path, "a", newline="") as log_file:
             writer = csv.writer(log_file)
             if new_log:
-                writer.writerow(["step", "seconds", "lr", *LOSS_COLUMNS])
+                writer.writerow(LOG_HEADER)
             bar = tqdm(total=c.steps, initial=self.step, desc="train", unit="step", disable=not progress)
-            start = time.perf_counter()
+            start = time.perf_counter() - logged_seconds
             sums: dict[str, float] = {}
             count = 0
             try:

@@ -311,7 +311,9 @@ def test_train_step_r1_changes_only_discriminators(tiny_config, tmp_path):
     penalized_losses = penalized.train_step(*batch)
 
     # The generators step first, so they and the logged losses are unchanged.
-    assert penalized_losses == pytest.approx(plain_losses, rel=1e-6)
+    assert {k: v for k, v in penalized_losses.items() if not k.startswith("R1")} == pytest.approx(plain_losses, rel=1e-6)
+    assert penalized_losses["R1_A"] > 0
+    assert penalized_losses["R1_B"] > 0
     for name in ("G_AB", "G_BA"):
         for a, b in zip(getattr(plain.nets, name).parameters(), getattr(penalized.nets, name).parameters()):
             assert torch.equal(a, b)
@@ -347,7 +349,7 @@ def test_train_step_without_identity(tiny_config, tmp_path):
 
     losses = trainer.train_step(*fixed_batch(tiny_config))
 
-    assert set(losses) == set(LOSS_COLUMNS) - {"idt_A", "idt_B"}
+    assert set(losses) == set(LOSS_COLUMNS) - {"idt_A", "idt_B", "R1_A", "R1_B"}
     assert trainer.step == 1
 
 
@@ -377,7 +379,9 @@ def test_train_writes_losses_csv(tiny_config, tmp_path):
     assert [row[0] for row in rows[1:]] == ["1", "2", "3", "4"]
     for row in rows[1:]:
         assert len(row) == 3 + len(LOSS_COLUMNS)
-        assert all(float(value) >= 0 for value in row[3:])
+        # Without --r1-gamma the R1 columns stay empty.
+        assert row[-2:] == ["", ""]
+        assert all(float(value) >= 0 for value in row[3:-2])
 
 
 def test_train_logs_last_step(tiny_config, tmp_path):
@@ -608,6 +612,34 @@ def test_resume_drops_log_rows_after_checkpoint(two_step_run):
     steps = [row[0] for row in read_losses(log)[1:]]
 
     assert steps == ["1", "2", "3", "4"]
+
+
+def test_resume_upgrades_older_log_columns(two_step_run):
+    log = two_step_run / "losses.csv"
+    rows = read_losses(log)
+    old_header = rows[0][:-2]
+    with open(log, "w", newline="") as handle:
+        csv.writer(handle).writerows([old_header, *[row[:-2] for row in rows[1:]]])
+
+    Trainer(None, two_step_run, resume=True, steps=3).train(progress=False)
+    upgraded = read_losses(log)
+
+    assert upgraded[0] == ["step", "seconds", "lr", *LOSS_COLUMNS]
+    assert upgraded[1][:-2] == rows[1][:-2]
+    assert upgraded[1][-2:] == ["", ""]
+    assert [row[0] for row in upgraded[1:]] == ["1", "2", "3"]
+
+
+def test_resume_continues_logged_seconds(two_step_run):
+    log = two_step_run / "losses.csv"
+    rows = read_losses(log)
+    rows[-1][1] = "1000.0"
+    with open(log, "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+    Trainer(None, two_step_run, resume=True, steps=3).train(progress=False)
+
+    assert float(read_losses(log)[-1][1]) >= 1000.0
 
 
 # Run folder lock
