@@ -38,7 +38,9 @@ def r1_penalty(discriminator: Callable[[torch.Tensor], torch.Tensor], real: torc
     """
     real = real.detach().requires_grad_(True)
     scores = discriminator(real)
-    (grad,) = torch.autograd.grad(scores.mean(dim=tuple(range(1, scores.dim()))).sum(), real, create_graph=True)
+    # Each image's mean score; the sum over the batch keeps each image's gradient its own.
+    per_image = scores.flatten(1).mean(dim=1) if scores.dim() > 1 else scores
+    (grad,) = torch.autograd.grad(per_image.sum(), real, create_graph=True)
     return scores, grad.pow(2).flatten(1).sum(1).mean()
 
 

@@ -337,6 +337,15 @@ def test_r1_penalty_quadratic_score():
     assert penalty.item() == pytest.approx(expected, rel=1e-9)
 
 
+def test_r1_penalty_one_score_per_image():
+    real = torch.randn(4, 3, 2, 2)
+
+    _, penalty = r1_penalty(lambda x: 3 * x.flatten(1).sum(dim=1), real)
+
+    # Each of the 12 values of an image has gradient 3, whatever the batch size.
+    assert penalty.item() == pytest.approx(12 * 9)
+
+
 def test_r1_penalty_differentiable():
     real = torch.randn(1, 1, 2, 2)
     weight = torch.tensor(2.0, requires_grad=True)
