@@ -53,6 +53,9 @@ def test_demo_pretrained_reproduces_record(tmp_path):
     summary = run_demo(tmp_path / "demo", "--pretrained")
 
     assert summary["retrained"] is False
+    # Only the test split is used, so one training crop per domain is built.
+    assert summary["n_train"] == 1
+    assert len(list((tmp_path / "demo" / "data" / "trainA").glob("*.png"))) == 1
     for name, expected in record["models"].items():
         for direction, values in expected.items():
             result = summary["models"][name]["directions"][direction]

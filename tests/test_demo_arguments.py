@@ -22,7 +22,8 @@ def run_rejected(*args: str) -> subprocess.CompletedProcess:
         (("--steps", "-1"), "--steps -1 must be at least 1"),
         (("--data-seed", "-1"), "--data-seed -1 must be between 0 and 4294967295"),
         (("--seed", "4294967296"), "--seed 4294967296 must be between 0 and 4294967295"),
-        (("--pretrained", "--steps", "5"), "--steps and --seed set the training, which --pretrained skips"),
+        (("--pretrained", "--steps", "5"), "--steps, --seed and --n-train set the training, which --pretrained skips"),
+        (("--pretrained", "--n-train", "100"), "--steps, --seed and --n-train set the training, which --pretrained skips"),
     ],
 )
 def test_demo_rejects_arguments_before_deleting(tmp_path, args, message):
