@@ -154,7 +154,9 @@ def main() -> None:
 
     # The test crops do not depend on --n-train, so the shipped pair needs only one training crop
     # per domain, not the 20,000 (160 MB) it was trained on.
-    n_train = (N_TRAIN if args.n_train is None else args.n_train) if retrain else 1
+    n_train = 1
+    if retrain:
+        n_train = N_TRAIN if args.n_train is None else args.n_train
     data = out / "data"
     run([tool("cyclegan"), "data", args.dataset, str(data), "--seed", str(args.data_seed), "--n-train", str(n_train)])
 
