@@ -163,7 +163,9 @@ def train(dataroot: Path, out: Path, resume: bool, no_flip: bool, quiet: bool, *
     )
     # A scheduler or `kill` stops a job with SIGTERM. Raising an exception for it lets the trainer save
     # its state on the way out, as it does for Ctrl-C.
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() else None
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         checkpoint = trainer.train(progress=not quiet)
     except KeyboardInterrupt:

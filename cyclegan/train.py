@@ -127,7 +127,7 @@ def save_samples(nets: Networks, batch: dict[str, torch.Tensor], path: Path, dev
         raise OSError(f"could not write {path}")
 
 
-def _truncate_log(path: Path, step: int) -> float:
+def _prepare_log(path: Path, step: int) -> float:
     """Prepare the loss log of a run resumed at ``step`` and return the seconds it last logged.
 
     Rows logged after ``step`` are dropped, because after a crash those steps are trained again
@@ -142,14 +142,14 @@ def _truncate_log(path: Path, step: int) -> float:
     with open(path, newline="") as handle:
         rows = list(csv.reader(handle))
     header = rows[0] if rows else LOG_HEADER
-    kept = [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= step]
+    kept_rows = [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= step]
     if header != LOG_HEADER:
-        kept = [[dict(zip(header, row)).get(name, "") for name in LOG_HEADER] for row in kept]
-    if header != LOG_HEADER or len(kept) != len(rows) - 1:
+        kept_rows = [[dict(zip(header, row)).get(name, "") for name in LOG_HEADER] for row in kept_rows]
+    if header != LOG_HEADER or len(kept_rows) != len(rows) - 1:
         with open(path, "w", newline="") as handle:
-            csv.writer(handle).writerows([LOG_HEADER, *kept])
+            csv.writer(handle).writerows([LOG_HEADER, *kept_rows])
     try:
-        return float(kept[-1][1]) if kept else 0.0
+        return float(kept_rows[-1][1]) if kept_rows else 0.0
     except ValueError:
         return 0.0
 
@@ -423,7 +423,7 @@ class Trainer:
         fixed = _load_fixed_batch(Path(c.dataroot), c.size)
         log_path = self.out / "losses.csv"
         # Seconds continue from the last logged row, so that a resumed run's log shows its total time.
-        logged_seconds = _truncate_log(log_path, self.step)
+        logged_seconds = _prepare_log(log_path, self.step)
         new_log = not log_path.exists()
         with open(log_path, "a", newline="") as log_file:
             writer = csv.writer(log_file)
