@@ -277,24 +277,29 @@ def summary_markdown(summary: dict) -> str:
     else:
         data = f"the test split of seed {summary['data_seed']}; the shipped pair was trained on {N_TRAIN} images per domain"
     lines += [f"Training steps: {steps}{seed}. Data: {data}.", ""]
-    lines += ["| model | cycle noise | cycle | clean PSNR (dB) | mean image | 8-bit | noise 0.01 | noise 0.1 | gain at 0.01 | B projection | verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| model | cycle noise | cycle | clean PSNR (dB) | mean image | 8-bit | noise 0.01 | noise 0.1 | gain at 0.01 "
+              "| saturated | 0.01 on saturated | 0.01 on others | B projection | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, model in summary["models"].items():
         for direction, r in model["directions"].items():
             noise = {c["level"]: c for c in r["noise"]}
             verdict = r["verdict"]
             projection = ", ".join(f"{c['psnr']:.2f}" for c in r["extra"]) or "-"
             mean_image = "-" if r.get("mean_image_psnr") is None else f"{r['mean_image_psnr']:.2f}"
+            localized = " | ".join(f"{c['psnr']:.2f}" for c in r.get("localized", [])) or "- | -"
+            share = "-" if r.get("saturated_share") is None else f"{r['saturated_share']:.0%}"
             lines.append(
                 f"| {name} | {model['cycle_noise']} | {direction} | {r['clean']['psnr']:.2f} | {mean_image} | {r['rounded_8bit']['psnr']:.2f} | "
                 f"{noise.get(0.01, {}).get('psnr', float('nan')):.2f} | {noise.get(0.1, {}).get('psnr', float('nan')):.2f} | "
-                f"{noise.get(0.01, {}).get('gain', float('nan')):.2f} | {projection} | {verdict} |"
+                f"{noise.get(0.01, {}).get('gain', float('nan')):.2f} | {share} | {localized} | {projection} | {verdict} |"
             )
     lines += ["", "PSNRs are in dB. 'mean image' is the PSNR of the mean of the other test images, which has no information "
               f"about the input: a reconstruction must beat it by {MIN_INFORMATION_DB:g} dB before its loss under noise is judged. "
               "'B projection' is the PSNR after snapping the translation onto domain B "
               "(palette, gray or block means): a large loss there with no loss under noise means the reconstruction uses a "
-              "small but noise-robust signal.", ""]
+              "small but noise-robust signal. 'saturated' is the share of translation values at magnitude 0.95 or more, "
+              "where the output tanh is flat; the next two columns apply the noise of std 0.01 to those values only and "
+              "to the others only, to show where a fragile code sits.", ""]
     lines += ["Figures: `comparison.png` (reconstruction PSNR against noise, both models), `examples.png` (translations, "
               "revealed residuals and reconstructions), "
               "`<model>/reveal/` (CLAHE and FFT views of translations), `<model>/sensitivity/`.", ""]

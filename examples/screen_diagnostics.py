@@ -31,6 +31,16 @@ test images of their domain, and D_B's scores on the translations of training an
 discriminator that memorizes its training images scores the held-out real images lower than the
 training ones.
 
+``pretanh`` prints, for the A -> B -> A cycle on ``DATA/testA``, the clean reconstruction PSNR and
+the PSNR with Gaussian noise of std NOISE_STD added to the translation (*pixel*) or added before
+the generator's output tanh (*pre-tanh*: ``tanh(atanh(y) + n)``, with ``y`` clamped as the residual
+generator clamps its input). Near -1 and 1 the tanh is flat, so pre-tanh noise changes saturated
+values far less than pixel noise does. A code carried before the tanh survives it, and the
+residual generator's atanh skip reads such a code. For generators trained with ``--residual-g`` it
+also prints the PSNR with the pixel noise reaching only the reconstructing generator's
+convolutions (*convolutions only*) or only its atanh skip (*skip only*), which shows which of the
+two reads the code.
+
 ``floor`` needs no checkpoint. It prints the mean PSNR of ``DATA/testA_truth`` taken as the
 reconstruction of ``DATA/testA``, and the same after each image's per-channel mean of (photo -
 truth) is added to the truth (a per-image tint, three numbers).
@@ -40,6 +50,7 @@ Usage::
     python examples/screen_diagnostics.py gains CHECKPOINT [CHECKPOINT ...] --data DATA
     python examples/screen_diagnostics.py balance CHECKPOINT [CHECKPOINT ...] --data DATA
     python examples/screen_diagnostics.py overfit CHECKPOINT [CHECKPOINT ...] --data DATA
+    python examples/screen_diagnostics.py pretanh CHECKPOINT [CHECKPOINT ...] --data DATA
     python examples/screen_diagnostics.py floor --data DATA
 """
 
@@ -58,7 +69,7 @@ from cyclegan.checkpoint import CheckpointError, check_finite, first_problem, lo
 from cyclegan.config import TrainConfig
 from cyclegan.data import DataError, list_images, load_folder, read_rgb
 from cyclegan.losses import GAN_LOSSES, lsgan_loss
-from cyclegan.models import PatchDiscriminator
+from cyclegan.models import RESIDUAL_CLAMP, PatchDiscriminator, ResnetGenerator
 from screen_eval import check_size, domain_projection, load_pairs
 from stegdetect.projections import Projection, read_description
 from stegdetect.sensitivity import psnr
@@ -108,6 +119,62 @@ def subspace_gains(
             change = backward(translated + noise) - reconstructed
             result[kind] = float(change.pow(2).mean().sqrt() / noise.pow(2).mean().sqrt())
     return result
+
+
+def pre_tanh_psnrs(
+    forward: Callable[[torch.Tensor], torch.Tensor], backward: Callable[[torch.Tensor], torch.Tensor],
+    photos: torch.Tensor, seed: int = 0,
+) -> dict[str, float]:
+    """Compare Gaussian noise of std NOISE_STD added to the translation and added before its tanh.
+
+    Returns
+    -------
+    dict
+        Mean reconstruction PSNR (dB) of ``clean``, ``pixel`` and ``pre-tanh``. Both noisy
+        conditions use the same draw.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        translated = forward(photos)
+        noise = NOISE_STD * torch.randn(translated.shape, generator=generator)
+        pre_tanh = torch.tanh(torch.atanh(translated.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP)) + noise)
+        return {
+            name: float(psnr(photos, backward(image)).mean())
+            for name, image in (("clean", translated), ("pixel", translated + noise), ("pre-tanh", pre_tanh))
+        }
+
+
+def skip_path_psnrs(
+    forward: Callable[[torch.Tensor], torch.Tensor], backward: ResnetGenerator, photos: torch.Tensor, seed: int = 0,
+) -> dict[str, float]:
+    """Send Gaussian noise of std NOISE_STD to one input path of a residual reconstructing generator.
+
+    ``backward`` computes ``tanh(head(body(y)) + atanh(y))``. The noise reaches either the
+    convolutions (``body``) or the atanh skip, while the other path gets the clean translation.
+
+    Returns
+    -------
+    dict
+        Mean reconstruction PSNR (dB) of ``convolutions only`` and ``skip only``, with the same draw.
+    """
+    if not backward.residual:
+        raise ValueError("the reconstructing generator has no atanh skip; train with --residual-g")
+    generator = torch.Generator().manual_seed(seed)
+
+    def decode(convolution_input: torch.Tensor, skip_input: torch.Tensor) -> torch.Tensor:
+        features = backward.model(convolution_input)
+        if backward.input_skip:
+            features = torch.cat([features, convolution_input], dim=1)
+        skip = torch.atanh(skip_input.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP))
+        return torch.tanh(backward.head(features) + skip)
+
+    with torch.no_grad():
+        translated = forward(photos)
+        noisy = translated + NOISE_STD * torch.randn(translated.shape, generator=generator)
+        return {
+            "convolutions only": float(psnr(photos, decode(noisy, translated)).mean()),
+            "skip only": float(psnr(photos, decode(translated, noisy)).mean()),
+        }
 
 
 def gradient_balance(
@@ -244,7 +311,7 @@ def reconstruction_floors(photos: torch.Tensor, truth: torch.Tensor) -> dict[str
 def main() -> None:
     first_paragraph = __doc__.split("\n\n")[0]
     parser = argparse.ArgumentParser(description=" ".join(first_paragraph.split()))
-    parser.add_argument("command", choices=("gains", "balance", "overfit", "floor"), help="what to measure")
+    parser.add_argument("command", choices=("gains", "balance", "overfit", "pretanh", "floor"), help="what to measure")
     parser.add_argument("checkpoints", nargs="*", type=Path, help="checkpoint files (checkpoints/step_N.pt or latest.pt)")
     parser.add_argument("--data", type=Path, required=True, help="data set folder with testA/, testB/ and testA_truth/")
     args = parser.parse_intermixed_args()
@@ -273,6 +340,14 @@ def main() -> None:
                 values = subspace_gains(forward, backward, load_folder(args.data / "testA", config.size))
                 fields = [f"{checkpoint}", f"step {step}", f"chroma {values.pop('chroma'):.3f}"]
                 fields += [f"{kind} {gain:.2f}" for kind, gain in values.items()]
+            elif args.command == "pretanh":
+                forward, backward, config, step = load_generators(checkpoint)
+                check_size(args.data, config.size)
+                photos = load_folder(args.data / "testA", config.size)
+                values = pre_tanh_psnrs(forward, backward, photos)
+                if config.residual_g:
+                    values.update(skip_path_psnrs(forward, backward, photos))
+                fields = [f"{checkpoint}", f"step {step}"] + [f"{name} {value:.2f} dB" for name, value in values.items()]
             else:
                 measure = loss_balance if args.command == "balance" else memorization
                 fields = [f"{checkpoint}"] + [f"{name} {value:.3f}" for name, value in measure(checkpoint, args.data).items()]

@@ -145,12 +145,17 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
     At noise std 0.01 the verdict requires a gain of at least 3 and a PSNR drop of at least 1 dB.
     It is "inconclusive" unless the clean reconstruction beats the mean of the other test images
     by at least 2 dB, which needs at least 2 different images.
+
+    The noise of std 0.01 is also applied to the saturated values of the translation alone
+    (magnitude 0.95 or more, where the generator's output tanh is flat) and to the other values
+    alone, which shows where a fragile code sits.
     """
     from cyclegan.checkpoint import check_size, load_generators
     from cyclegan.train import pick_device
 
     from .figures import sensitivity_figure
     from .runner import run_sensitivity
+    from .sensitivity import PROBE_NOISE, SATURATION
 
     try:
         levels = tuple(float(v) for v in noise_levels.split(","))
@@ -197,6 +202,12 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
         click.echo("  noise std -> PSNR: " + ", ".join(f"{c.level:g}: {c.psnr:.2f}" for c in r.noise))
         for condition in r.extra:
             click.echo(f"  {condition.name} (RMS change {condition.level:.3f}): PSNR {condition.psnr:.2f} dB")
+        if r.localized:
+            saturated, unsaturated = r.localized
+            click.echo(
+                f"  noise std {PROBE_NOISE:g} on the {r.saturated_share:.0%} of values at |x| >= {SATURATION:g} only: "
+                f"PSNR {saturated.psnr:.2f} dB; on the others only: {unsaturated.psnr:.2f} dB"
+            )
         for reason in r.reasons:
             click.echo(f"  {reason}")
     click.echo(f"wrote {out / 'sensitivity.json'} and {out / f'sensitivity.{fmt}'}")

@@ -19,6 +19,11 @@ from tqdm import tqdm
 Generator = Callable[[torch.Tensor], torch.Tensor]
 
 DEFAULT_NOISE_LEVELS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+# Values of a translation at or beyond this magnitude count as saturated. A generator's output tanh
+# has a slope of 0.0975 there, so a code carried before the tanh reaches the image at a tenth of
+# its amplitude or less. A decoder that undoes the tanh, such as the atanh skip of
+# ``--residual-g``, amplifies it back by ten or more.
+SATURATION = 0.95
 
 
 def psnr(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
@@ -53,7 +58,13 @@ class Condition:
 
 @dataclass
 class DirectionResult:
-    """Sensitivity sweep of one cycle direction, e.g. ``"AB"`` for A -> B -> A."""
+    """Sensitivity sweep of one cycle direction, e.g. ``"AB"`` for A -> B -> A.
+
+    ``localized`` contains the probe noise (std ``PROBE_NOISE``) applied only to the saturated values
+    of the translation (magnitude ``SATURATION`` or more) and only to the others. Their ``level`` is
+    the RMS of the perturbation, as for ``extra``. ``saturated_share`` is the share of saturated
+    values. Together they show where a fragile code sits.
+    """
 
     direction: str
     n_images: int
@@ -61,6 +72,8 @@ class DirectionResult:
     rounded_8bit: Condition
     noise: list[Condition]
     extra: list[Condition] = field(default_factory=list)
+    localized: list[Condition] = field(default_factory=list)
+    saturated_share: float | None = None
     mean_image_psnr: float | None = None
     hidden_information_detected: bool = False
     verdict: str = "not judged"
@@ -92,6 +105,8 @@ class DirectionResult:
             rounded_8bit=condition(values["rounded_8bit"]),
             noise=[condition(c) for c in values["noise"]],
             extra=[condition(c) for c in values.get("extra", [])],
+            localized=[condition(c) for c in values.get("localized", [])],
+            saturated_share=values.get("saturated_share"),
             mean_image_psnr=values.get("mean_image_psnr"),
             hidden_information_detected=values["hidden_information_detected"],
             verdict=values.get("verdict", "not judged"),
@@ -157,6 +172,7 @@ def sweep(
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
+    saturation: float = SATURATION,
 ) -> DirectionResult:
     """Measure how reconstruction quality falls as the translation is perturbed.
 
@@ -178,11 +194,15 @@ def sweep(
         Images per forward pass.
     progress : bool
         Show a progress bar over the perturbations.
+    saturation : float
+        Magnitude from which a value of the translation counts as saturated. If ``noise_levels``
+        contains ``PROBE_NOISE``, its noise is applied again to the saturated values alone and to the
+        other values alone, giving ``localized``.
 
     Returns
     -------
     DirectionResult
-        The clean, 8-bit and noisy conditions and the PSNR of the mean image
+        The clean, 8-bit, noisy and localized conditions and the PSNR of the mean image
         (:func:`mean_image_psnr`); the verdict is left unset (see :func:`judge`).
     """
     if images.ndim != 4 or images.shape[1] != 3:
@@ -195,7 +215,8 @@ def sweep(
     clean_rec = _apply(backward, translated, batch_size)
     clean = _measure("clean", 0.0, images, clean_rec, None, 0.0)
 
-    steps = 1 + len(noise_levels) + len(projections or {})
+    probe_index = next((i for i, level in enumerate(noise_levels) if math.isclose(level, PROBE_NOISE, rel_tol=1e-9)), None)
+    steps = 1 + len(noise_levels) + len(projections or {}) + (2 if probe_index is not None else 0)
     # The context closes the bar before an error is printed, so the message gets a line of its own.
     with tqdm(total=steps, desc=f"sensitivity {direction}", unit="test", disable=not progress, leave=False) as bar:
         rounded = quantize_8bit(translated)
@@ -206,11 +227,25 @@ def sweep(
         bar.update()
 
         noise = []
-        for level in noise_levels:
-            noise_field = torch.randn(translated.shape, generator=generator) * level
-            reconstructed = _apply(backward, translated + noise_field.to(translated.device), batch_size)
+        probe_field = None
+        for index, level in enumerate(noise_levels):
+            noise_field = torch.randn(translated.shape, generator=generator).to(translated.device) * level
+            reconstructed = _apply(backward, translated + noise_field, batch_size)
             noise.append(_measure("gaussian", level, images, reconstructed, clean_rec, level))
+            if index == probe_index:
+                probe_field = noise_field
             bar.update()
+
+        # The same draw as the probe condition, split in two parts that add up to it.
+        localized = []
+        saturated = translated.abs() >= saturation
+        if probe_field is not None:
+            for name, mask in (("saturated", saturated), ("unsaturated", ~saturated)):
+                part = probe_field * mask
+                rms = float(part.pow(2).mean().sqrt())
+                reconstructed = _apply(backward, translated + part, batch_size)
+                localized.append(_measure(f"gaussian, {name} values", rms, images, reconstructed, clean_rec, rms))
+                bar.update()
 
         extra = []
         for name, project in (projections or {}).items():
@@ -220,7 +255,8 @@ def sweep(
             bar.update()
 
     return DirectionResult(
-        direction, len(images), clean, rounded_8bit, noise, extra, mean_image_psnr=mean_image_psnr(images)
+        direction, len(images), clean, rounded_8bit, noise, extra, localized,
+        saturated_share=float(saturated.float().mean()), mean_image_psnr=mean_image_psnr(images),
     )
 
 

@@ -85,6 +85,8 @@ def test_sensitivity_json_both_directions(tiny_run):
         assert len(direction["noise_psnr"]) == len(direction["noise_levels"])
         assert isinstance(direction["hidden_information_detected"], bool)
         assert direction["n_images"] == 3
+        assert [c["name"] for c in direction["localized"]] == ["gaussian, saturated values", "gaussian, unsaturated values"]
+        assert 0 <= direction["saturated_share"] <= 1
     assert (out / "sensitivity.png").is_file()
 
 
@@ -97,6 +99,8 @@ def test_sensitivity_plain_folder_single_direction(tiny_run):
     payload = json.loads((out / "sensitivity.json").read_text())
     assert list(payload["directions"]) == ["BA"]
     assert payload["directions"]["BA"]["noise_levels"] == [0.01, 0.1]
+    assert "noise std 0.01 on the " in result.output
+    assert "of values at |x| >= 0.95 only: PSNR" in result.output
 
 
 def test_resume_continues_to_new_total(tiny_run, tmp_path):

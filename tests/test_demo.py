@@ -35,7 +35,9 @@ def test_demo_training_writes_report(tmp_path):
         assert set(model["directions"]) == {"AB", "BA"}
         assert isinstance(model["hidden_information_detected"], bool)
         assert len(model["reveal"]) == 3
-    assert (tmp_path / "demo" / "summary.md").read_text().startswith("# stegdetect demo")
+    report = (tmp_path / "demo" / "summary.md").read_text()
+    assert report.startswith("# stegdetect demo")
+    assert "| 0.01 on saturated | 0.01 on others |" in report
     assert (tmp_path / "demo" / "comparison.png").is_file()
     assert (tmp_path / "demo" / "runs" / "defended" / "config.json").is_file()
     config = json.loads((tmp_path / "demo" / "runs" / "defended" / "config.json").read_text())
@@ -62,3 +64,7 @@ def test_demo_pretrained_reproduces_record(tmp_path):
             assert result["verdict"] == values["verdict"]
             assert result["clean"]["psnr"] == pytest.approx(values["clean_psnr"], abs=0.05)
             assert result["noise_psnr"][-1] == pytest.approx(values["noise_0.1_psnr"], abs=0.1)
+            assert result["saturated_share"] == pytest.approx(values["saturated_share"], abs=0.005)
+            saturated, others = (c["psnr"] for c in result["localized"])
+            assert saturated == pytest.approx(values["noise_0.01_saturated_psnr"], abs=0.1)
+            assert others == pytest.approx(values["noise_0.01_others_psnr"], abs=0.1)

@@ -16,6 +16,7 @@ from cyclegan.checkpoint import CheckpointError, export_generators, save_checkpo
 from cyclegan.config import TrainConfig
 from cyclegan.data import load_folder
 from conftest import save_new_checkpoint
+from stegdetect.sensitivity import psnr
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -225,3 +226,55 @@ def test_memorization_matches_direct_scores(diagnostics, mosaic_data, tmp_path):
     assert values == pytest.approx(expected, abs=1e-6)
     # The two discriminators start from different random weights, so swapping them would show.
     assert values["D_A(trainA)"] != pytest.approx(score(nets.D_B, "trainA"), abs=1e-4)
+
+
+def test_pre_tanh_noise_spares_atanh_code(diagnostics, photos):
+    """A code squeezed into saturated values is destroyed by pixel noise and kept by pre-tanh noise."""
+
+    def forward(x):
+        return torch.tanh(-3 + 0.5 * x)
+
+    def backward(y):
+        return (torch.atanh(y.clamp(-0.999, 0.999)) + 3) / 0.5
+
+    values = diagnostics.pre_tanh_psnrs(forward, backward, photos)
+
+    assert values["clean"] > 60
+    # atanh divides pixel noise by 1 - y^2 (at most 0.027 here), and the decoder doubles it.
+    assert values["pixel"] < 10
+    # Pre-tanh noise of std 0.01 comes back as noise of std 0.02: PSNR 10 log10(4 / 0.02^2) = 40 dB.
+    assert values["pre-tanh"] == pytest.approx(40.0, abs=0.5)
+
+
+def test_pre_tanh_noise_near_zero_is_pixel_noise(diagnostics, photos):
+    # Around 0 the tanh has slope 1, so both kinds of noise reach the decoder (x 20) alike.
+    values = diagnostics.pre_tanh_psnrs(Scale(0.05), Scale(20.0), photos)
+
+    assert values["pixel"] == pytest.approx(10 * np.log10(4 / 0.2**2), abs=0.3)
+    assert values["pre-tanh"] == pytest.approx(values["pixel"], abs=0.1)
+
+
+def test_skip_paths_of_a_fresh_residual_generator(diagnostics, photos):
+    """An initialized residual generator's last convolution is zero, so it passes its skip input through."""
+    from cyclegan.models import RESIDUAL_CLAMP, ResnetGenerator, init_weights
+
+    torch.manual_seed(0)
+    backward = init_weights(ResnetGenerator(ngf=4, n_blocks=1, n_downsampling=1, residual=True)).eval()
+    translated = 0.5 * photos
+
+    values = diagnostics.skip_path_psnrs(Scale(0.5), backward, photos)
+
+    noise = diagnostics.NOISE_STD * torch.randn(photos.shape, generator=torch.Generator().manual_seed(0))
+    clean = psnr(photos, translated).mean()
+    noisy = psnr(photos, (translated + noise).clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP)).mean()
+    assert values["convolutions only"] == pytest.approx(float(clean), abs=1e-3)
+    assert values["skip only"] == pytest.approx(float(noisy), abs=1e-3)
+    assert values["skip only"] < values["convolutions only"]
+
+
+def test_skip_paths_need_a_residual_generator(diagnostics, photos):
+    from cyclegan.models import ResnetGenerator
+
+    plain = ResnetGenerator(ngf=4, n_blocks=1, n_downsampling=1).eval()
+    with pytest.raises(ValueError, match="no atanh skip"):
+        diagnostics.skip_path_psnrs(nn.Identity(), plain, photos)

@@ -5,7 +5,9 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio
 
-from stegdetect.sensitivity import MIN_INFORMATION_DB, DirectionResult, judge, mean_image_psnr, psnr, quantize_8bit, sweep
+from stegdetect.sensitivity import (
+    MIN_INFORMATION_DB, SATURATION, DirectionResult, judge, mean_image_psnr, psnr, quantize_8bit, sweep,
+)
 
 LEVELS = 8  # coarse quantization that the synthetic "translation" keeps openly
 
@@ -168,9 +170,75 @@ def test_result_dict_round_trip(images):
     assert restored.noise[1].psnr == pytest.approx(result.noise[1].psnr)
     assert restored.mean_image_psnr == pytest.approx(result.mean_image_psnr)
     assert restored.hidden_information_detected
+    assert [c.psnr for c in restored.localized] == pytest.approx([c.psnr for c in result.localized])
+    assert restored.saturated_share == result.saturated_share
 
 
 def test_result_dict_perfect_psnr_is_null(images):
     data = sweep(lambda x: x, lambda y: y, images, noise_levels=(0.01,)).to_dict()
     assert data["clean"]["psnr"] is None
     assert np.isfinite(data["noise_psnr"][0])
+
+
+def saturated_code_pair():
+    """A translation squeezed into the flat end of tanh, and its exact inverse, as a residual generator's atanh skip would read it."""
+
+    def forward(x):
+        return torch.tanh(-3 + 0.5 * x)
+
+    def backward(y):
+        # Clamped as the residual generator clamps, so that noise past -1 stays finite.
+        return (torch.atanh(y.clamp(-0.999, 0.999)) + 3) / 0.5
+
+    return forward, backward
+
+
+def test_localized_noise_finds_a_code_in_saturated_values(images):
+    forward, backward = saturated_code_pair()
+    assert forward(images).abs().min() >= SATURATION
+
+    result = sweep(forward, backward, images, noise_levels=(0.01,))
+
+    assert result.saturated_share == 1.0
+    saturated, unsaturated = result.localized
+    assert saturated.name == "gaussian, saturated values"
+    # The whole probe falls on saturated values, so that half is the probe condition itself.
+    assert saturated.psnr == pytest.approx(result.noise[0].psnr)
+    assert saturated.level == pytest.approx(0.01, rel=0.05)
+    # atanh has a slope of at least 1 / (1 - 0.9866^2) = 37 there, and the decoder doubles it.
+    assert saturated.gain > 50
+    assert unsaturated.level == 0.0
+    assert unsaturated.psnr == result.clean.psnr
+
+
+def test_localized_noise_splits_the_probe_draw(images):
+    """Half the values saturated and a linear decoder: the two parts add up to the probe noise."""
+    left = torch.zeros_like(images, dtype=torch.bool)
+    left[..., : images.shape[-1] // 2] = True
+
+    def forward(x):
+        return torch.where(left, torch.full_like(x, 0.99), 0.5 * x)
+
+    def backward(y):
+        return 2 * y
+
+    result = sweep(forward, backward, images, noise_levels=(0.003, 0.01, 0.03))
+
+    assert result.saturated_share == 0.5
+    saturated, unsaturated = result.localized
+    probe = result.noise[1]
+    total_rms_squared = saturated.level**2 + unsaturated.level**2
+    # The 0.01 draw is the one split, not the 0.003 or 0.03 draws.
+    assert total_rms_squared == pytest.approx(0.01**2, rel=0.05)
+    assert saturated.level == pytest.approx(unsaturated.level, rel=0.1)
+    # A linear decoder doubles each part, and the squared changes of disjoint parts add up.
+    assert saturated.gain == pytest.approx(2.0, rel=1e-4)
+    assert unsaturated.gain == pytest.approx(2.0, rel=1e-4)
+    assert probe.gain == pytest.approx(2.0, rel=0.05)
+
+
+def test_localized_noise_needs_the_probe_level(images):
+    result = sweep(lambda x: x, lambda y: y, images, noise_levels=(0.1,))
+    assert result.localized == []
+    # Uniform values in [-1, 1] reach a magnitude of 0.95 or more with probability 0.05.
+    assert result.saturated_share == pytest.approx(1 - SATURATION, abs=0.01)
