@@ -283,6 +283,8 @@ class Trainer:
         self.pool_A = ImagePool(config.pool_size, random.Random(config.seed))
         self.pool_B = ImagePool(config.pool_size, random.Random(config.seed + 1))
         self.step = 0
+        self.log_sums: dict[str, float] = {}
+        self.log_count = 0
         if state is not None:
             self._restore(state)
 
@@ -303,12 +305,29 @@ class Trainer:
         self.pool_B.load_state_dict(state["pool_B"], self.device)
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
+        self._restore_log_interval(state.get("log_interval"))
         # The saved optimizer contains the rate of the old schedule. A changed --steps changes the
         # schedule, so the rate for the next step is set from the new one.
         for optimizer, scheduler in zip((self.opt_G, self.opt_D), self.schedulers):
             for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs):
                 group["lr"] = base_lr * lr_factor(self.step, self.config)
         logger.info("resumed %s at step %d", self.checkpoint_path, self.step)
+
+    def _restore_log_interval(self, saved: Any) -> None:
+        # Checkpoints written before the sums were saved lack them, and their first row after the
+        # resume averages only the steps trained since the checkpoint.
+        if saved is None:
+            return
+        sums = saved.get("sums") if isinstance(saved, dict) else None
+        count = saved.get("count") if isinstance(saved, dict) else None
+        valid = (
+            isinstance(sums, dict)
+            and all(key in LOSS_COLUMNS and isinstance(value, float) for key, value in sums.items())
+            and isinstance(count, int) and not isinstance(count, bool) and count >= 0
+        )
+        if not valid:
+            raise RunError(f"{self.checkpoint_path}: invalid log_interval in checkpoint; resume from an earlier checkpoint")
+        self.log_sums, self.log_count = dict(sums), count
 
     def state_dict(self) -> dict:
         state = {name: net.state_dict() for name, net in self.nets.items()}
@@ -321,6 +340,9 @@ class Trainer:
             pool_A=self.pool_A.state_dict(),
             pool_B=self.pool_B.state_dict(),
             torch_rng=torch.get_rng_state(),
+            # The loss sums since the last log row, so that the first row after a resume averages
+            # over its whole interval.
+            log_interval={"sums": dict(self.log_sums), "count": self.log_count},
         )
         return state
 
@@ -431,8 +453,6 @@ class Trainer:
                 writer.writerow(LOG_HEADER)
             bar = tqdm(total=c.steps, initial=self.step, desc="train", unit="step", disable=not progress)
             start = time.perf_counter() - logged_seconds
-            sums: dict[str, float] = {}
-            count = 0
             try:
                 batches = self._batches()
                 while self.step < c.steps:
@@ -440,18 +460,18 @@ class Trainer:
                     lr = self.opt_G.param_groups[0]["lr"]
                     losses = self.train_step(batch["A"].to(self.device), batch["B"].to(self.device))
                     for key, value in losses.items():
-                        sums[key] = sums.get(key, 0.0) + value
-                    count += 1
+                        self.log_sums[key] = self.log_sums.get(key, 0.0) + value
+                    self.log_count += 1
                     bar.update()
                     if self.step % c.log_every == 0 or self.step == c.steps:
-                        means = {key: value / count for key, value in sums.items()}
+                        means = {key: value / self.log_count for key, value in self.log_sums.items()}
                         writer.writerow(
                             [self.step, f"{time.perf_counter() - start:.1f}", f"{lr:.3g}"]
                             + [f"{means[k]:.5f}" if k in means else "" for k in LOSS_COLUMNS]
                         )
                         log_file.flush()
                         bar.set_postfix({k: f"{means[k]:.3f}" for k in ("D_B", "G_AB", "cycle_A", "cycle_B")})
-                        sums, count = {}, 0
+                        self.log_sums, self.log_count = {}, 0
                     if self.step % c.sample_every == 0 or self.step == c.steps:
                         save_samples(self.nets, fixed, self.out / "samples" / f"step_{self.step:07d}.png", self.device)
                     if self.step % c.checkpoint_every == 0:

@@ -630,6 +630,46 @@ def test_resume_upgrades_older_log_columns(two_step_run):
     assert [row[0] for row in upgraded[1:]] == ["1", "2", "3"]
 
 
+def test_resume_row_averages_whole_interval(tiny_config, tmp_path, monkeypatch):
+    """A run stopped between two log rows logs the mean over the whole interval after the resume."""
+    out = tmp_path / "run"
+    tiny_config.steps = 6
+    tiny_config.log_every = 5
+    tiny_config.checkpoint_every = 100
+    original = Trainer.train_step
+    recorded = []
+    interrupt = [True]
+
+    def recording_step(self, real_a, real_b):
+        if self.step == 3 and interrupt:
+            interrupt.clear()
+            raise KeyboardInterrupt
+        losses = original(self, real_a, real_b)
+        recorded.append(losses)
+        return losses
+
+    monkeypatch.setattr(Trainer, "train_step", recording_step)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(tiny_config, out).train(progress=False)
+    Trainer(None, out, resume=True).train(progress=False)
+
+    rows = read_losses(out / "losses.csv")
+    assert [row[0] for row in rows[1:]] == ["5", "6"]
+    column = rows[0].index("D_A")
+    expected = sum(losses["D_A"] for losses in recorded[:5]) / 5
+    assert float(rows[1][column]) == pytest.approx(expected, abs=1e-5)
+
+
+def test_resume_rejects_invalid_log_interval(two_step_run):
+    path = two_step_run / "checkpoints" / "latest.pt"
+    state = torch.load(path, weights_only=True)
+    state["log_interval"] = {"sums": {"D_A": "1.0"}, "count": 1}
+    torch.save(state, path)
+
+    with pytest.raises(RunError, match="invalid log_interval"):
+        Trainer(None, two_step_run, resume=True, steps=4)
+
+
 def test_resume_continues_logged_seconds(two_step_run):
     log = two_step_run / "losses.csv"
     rows = read_losses(log)
