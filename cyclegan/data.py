@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .runlock import close_inherited
+
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -173,7 +175,13 @@ class UnpairedDataset(Dataset):
         return {"A": self._prepare(path_a), "B": self._prepare(path_b)}
 
 
-def seed_worker(worker_id: int) -> None:
-    """Give each DataLoader worker its own random stream, derived from the loader's seed."""
+def seed_worker(worker_id: int, lock: tuple[int, int, int] | None = None) -> None:
+    """Give each DataLoader worker its own random stream, derived from the loader's seed.
+
+    ``lock`` is the trainer's :meth:`~cyclegan.runlock.RunLock.identity`. The worker closes its
+    inherited copy of the lock file, so that it cannot keep the run folder locked after the
+    trainer dies.
+    """
+    close_inherited(lock)
     dataset = torch.utils.data.get_worker_info().dataset
     dataset.rng = np.random.default_rng(torch.initial_seed() % 2**32)

@@ -110,6 +110,16 @@ class RunLock:
         """Whether this object still owns the lock."""
         return not self._file.closed
 
+    def identity(self) -> tuple[int, int, int] | None:
+        """Return the lock file's descriptor, device and inode, or None once released.
+
+        :func:`close_inherited` takes them in a forked child process.
+        """
+        if not self.held:
+            return None
+        stat = os.fstat(self._file.fileno())
+        return self._file.fileno(), stat.st_dev, stat.st_ino
+
     def release(self) -> None:
         """Release the lock. Releasing it twice does nothing."""
         if self.held:
@@ -134,6 +144,26 @@ class RunLock:
                         break
                     folder = folder.parent
         self.release()
+
+
+def close_inherited(identity: tuple[int, int, int] | None) -> None:
+    """Close a child process's copy of a lock file's descriptor, from :meth:`RunLock.identity`.
+
+    A forked child, such as a DataLoader worker, shares its parent's open lock file, and an
+    ``flock`` lasts until every copy is closed. Without this, a worker orphaned by a killed
+    trainer would keep the run folder locked. Closing one copy leaves the parent's lock in place.
+    The descriptor is closed only if it still refers to the same file, because a child started
+    with "spawn" inherits no descriptors and may use the number for another file.
+    """
+    if identity is None:
+        return
+    descriptor, device, inode = identity
+    try:
+        stat = os.fstat(descriptor)
+    except OSError:
+        return
+    if (stat.st_dev, stat.st_ino) == (device, inode):
+        os.close(descriptor)
 
 
 def _first_missing(folder: Path) -> Path | None:

@@ -8,6 +8,7 @@ discriminators on real images and on generated images drawn from the image pools
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
 import logging
@@ -418,7 +419,8 @@ class Trainer:
         generator = torch.Generator().manual_seed(c.seed + self.step)
         return DataLoader(
             dataset, batch_size=c.batch_size, shuffle=True, drop_last=len(dataset) >= c.batch_size,
-            num_workers=c.num_workers, worker_init_fn=seed_worker, generator=generator,
+            num_workers=c.num_workers, worker_init_fn=functools.partial(seed_worker, lock=self._lock.identity()),
+            generator=generator,
             pin_memory=self.device.type == "cuda",
         )
 

@@ -685,6 +685,63 @@ def test_resume_continues_logged_seconds(two_step_run):
 # Run folder lock
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.parametrize("close", [True, False])
+def test_forked_child_lock_copy(tmp_path, close):
+    """A forked child that closes its copy of the lock file no longer keeps the folder locked."""
+    from cyclegan.runlock import RunLock, RunLockedError, close_inherited
+
+    lock = RunLock(tmp_path / "run")
+    identity = lock.identity()
+    ready_read, ready_write = os.pipe()
+    done_read, done_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if close:
+                close_inherited(identity)
+            os.write(ready_write, b"1")
+            os.read(done_read, 1)
+        finally:
+            os._exit(0)
+
+    try:
+        os.read(ready_read, 1)
+        with pytest.raises(RunLockedError):
+            RunLock(tmp_path / "run")
+        lock.release()
+        if close:
+            RunLock(tmp_path / "run").release()
+        else:
+            # The child's copy keeps the lock after its parent let go, as an orphaned worker would.
+            with pytest.raises(RunLockedError):
+                RunLock(tmp_path / "run")
+    finally:
+        os.write(done_write, b"1")
+        os.waitpid(pid, 0)
+        for descriptor in (ready_read, ready_write, done_read, done_write):
+            os.close(descriptor)
+
+
+def test_close_inherited_skips_other_file(tmp_path):
+    from cyclegan.runlock import close_inherited
+
+    with open(tmp_path / "other", "w") as other:
+        stat = os.fstat(other.fileno())
+        close_inherited((other.fileno(), stat.st_dev, stat.st_ino + 1))
+
+        assert os.fstat(other.fileno()).st_ino == stat.st_ino
+
+
+def test_loader_workers_get_lock_identity(tiny_config, tmp_path):
+    trainer = Trainer(tiny_config, tmp_path / "run")
+
+    init = trainer._loader().worker_init_fn
+
+    assert init.keywords["lock"] == trainer._lock.identity()
+    trainer.close()
+
+
 def test_second_trainer_on_same_folder_rejected(two_step_run):
     from cyclegan.runlock import RunLockedError
 
