@@ -467,3 +467,18 @@ def test_sensitivity_oversized_config_rejected(tiny_run, tmp_path):
     torch.save(state, bomb)
     result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", bomb, "--images", tiny_run["data"]])
     assert_clean_error(result, bomb, "ngf 20000")
+
+
+def test_sensitivity_help_matches_thresholds():
+    """The help writes the verdict's thresholds out, so it must follow the constants."""
+    from stegdetect.sensitivity import MIN_GAIN, MIN_INFORMATION_DB, MIN_PSNR_DROP_DB, PROBE_NOISE, SATURATION
+
+    result = invoke(stegdetect_cli, ["sensitivity", "--help"])
+    text = " ".join(result.output.split())
+
+    assert result.exit_code == 0
+    assert f"At noise std {PROBE_NOISE:g} the verdict requires a gain of at least {MIN_GAIN:g}" in text
+    assert f"a PSNR drop of at least {MIN_PSNR_DROP_DB:g} dB" in text
+    assert f"by at least {MIN_INFORMATION_DB:g} dB" in text
+    assert f"The noise of std {PROBE_NOISE:g} is also applied" in text
+    assert f"(magnitude {SATURATION:g} or more" in text
