@@ -17,6 +17,14 @@ NORMS = ("instance", "batch", "layer", "none")
 RESIDUAL_CLAMP = 0.999
 
 
+def residual_skip(x: torch.Tensor) -> torch.Tensor:
+    """Return ``atanh(x)``, the input term of a residual generator, with ``x`` clamped to RESIDUAL_CLAMP.
+
+    The clamp keeps pixels at exactly -1 or 1 finite.
+    """
+    return torch.atanh(x.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP))
+
+
 def make_norm(kind: str, channels: int) -> nn.Module:
     """Build a normalization layer.
 
@@ -158,6 +166,10 @@ class ResnetGenerator(nn.Module):
         self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(head_channels, out_channels, 7))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.pre_tanh(x))
+
+    def pre_tanh(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the output before the final tanh, which ``forward`` applies."""
         factor = 2**self.n_downsampling
         if x.shape[-1] % factor or x.shape[-2] % factor:
             raise ValueError(
@@ -169,9 +181,8 @@ class ResnetGenerator(nn.Module):
             features = torch.cat([features, x], dim=1)
         out = self.head(features)
         if self.residual:
-            # Clamp so that pixels at exactly -1 or 1 stay finite under atanh.
-            out = out + torch.atanh(x.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP))
-        return torch.tanh(out)
+            out = out + residual_skip(x)
+        return out
 
 
 class PatchDiscriminator(nn.Module):

@@ -237,6 +237,11 @@ def write_comparison(summary: dict, path: Path) -> None:
     sensitivity_figure(curves, f"{summary['dataset']}: A -> B -> A reconstruction under perturbations of the translation", path)
 
 
+def _number(value: float | None) -> str:
+    """Format a PSNR or gain from summary.json, where JSON's null stands for an infinite or undefined value."""
+    return "-" if value is None else f"{value:.2f}"
+
+
 def write_examples(checkpoints: dict[str, Path], data: Path, path: Path, count: int = 8) -> None:
     """Show test photos, true maps, and each model's translation, its revealed residual and reconstruction."""
     import torch
@@ -284,15 +289,18 @@ def summary_markdown(summary: dict) -> str:
         for direction, r in model["directions"].items():
             noise = {c["level"]: c for c in r["noise"]}
             verdict = r["verdict"]
-            projection = ", ".join(f"{c['psnr']:.2f}" for c in r["extra"]) or "-"
-            mean_image = "-" if r.get("mean_image_psnr") is None else f"{r['mean_image_psnr']:.2f}"
-            localized = " | ".join(f"{c['psnr']:.2f}" for c in r.get("localized", [])) or "- | -"
-            share = "-" if r.get("saturated_share") is None else f"{r['saturated_share']:.0%}"
-            lines.append(
-                f"| {name} | {model['cycle_noise']} | {direction} | {r['clean']['psnr']:.2f} | {mean_image} | {r['rounded_8bit']['psnr']:.2f} | "
-                f"{noise.get(0.01, {}).get('psnr', float('nan')):.2f} | {noise.get(0.1, {}).get('psnr', float('nan')):.2f} | "
-                f"{noise.get(0.01, {}).get('gain', float('nan')):.2f} | {share} | {localized} | {projection} | {verdict} |"
-            )
+            projection = ", ".join(_number(c["psnr"]) for c in r["extra"]) or "-"
+            localized = [_number(c["psnr"]) for c in r.get("localized", [])]
+            if len(localized) != 2:
+                localized = ["-", "-"]
+            share = "-" if r.get("saturated_share") is None else f"{r['saturated_share']:.1%}"
+            cells = [
+                name, model["cycle_noise"], direction, _number(r["clean"]["psnr"]), _number(r.get("mean_image_psnr")),
+                _number(r["rounded_8bit"]["psnr"]), _number(noise.get(0.01, {}).get("psnr")),
+                _number(noise.get(0.1, {}).get("psnr")), _number(noise.get(0.01, {}).get("gain")), share, *localized,
+                projection, verdict,
+            ]
+            lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     lines += ["", "PSNRs are in dB. 'mean image' is the PSNR of the mean of the other test images, which has no information "
               f"about the input: a reconstruction must beat it by {MIN_INFORMATION_DB:g} dB before its loss under noise is judged. "
               "'B projection' is the PSNR after snapping the translation onto domain B "

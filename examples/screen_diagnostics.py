@@ -33,8 +33,7 @@ training ones.
 
 ``pretanh`` prints, for the A -> B -> A cycle on ``DATA/testA``, the clean reconstruction PSNR and
 the PSNR with Gaussian noise of std NOISE_STD added to the translation (*pixel*) or added before
-the generator's output tanh (*pre-tanh*: ``tanh(atanh(y) + n)``, with ``y`` clamped as the residual
-generator clamps its input). Near -1 and 1 the tanh is flat, so pre-tanh noise changes saturated
+the translating generator's output tanh (*pre-tanh*). Near -1 and 1 the tanh is flat, so pre-tanh noise changes saturated
 values far less than pixel noise does. A code carried before the tanh survives it, and the
 residual generator's atanh skip reads such a code. For generators trained with ``--residual-g`` it
 also prints the PSNR with the pixel noise reaching only the reconstructing generator's
@@ -69,7 +68,7 @@ from cyclegan.checkpoint import CheckpointError, check_finite, first_problem, lo
 from cyclegan.config import TrainConfig
 from cyclegan.data import DataError, list_images, load_folder, read_rgb
 from cyclegan.losses import GAN_LOSSES, lsgan_loss
-from cyclegan.models import RESIDUAL_CLAMP, PatchDiscriminator, ResnetGenerator
+from cyclegan.models import PatchDiscriminator, ResnetGenerator, residual_skip
 from screen_eval import check_size, domain_projection, load_pairs
 from stegdetect.projections import Projection, read_description
 from stegdetect.sensitivity import psnr
@@ -122,10 +121,13 @@ def subspace_gains(
 
 
 def pre_tanh_psnrs(
-    forward: Callable[[torch.Tensor], torch.Tensor], backward: Callable[[torch.Tensor], torch.Tensor],
+    forward_pre_tanh: Callable[[torch.Tensor], torch.Tensor], backward: Callable[[torch.Tensor], torch.Tensor],
     photos: torch.Tensor, seed: int = 0,
 ) -> dict[str, float]:
     """Compare Gaussian noise of std NOISE_STD added to the translation and added before its tanh.
+
+    ``forward_pre_tanh`` returns the translating generator's output before its final tanh (see
+    :meth:`cyclegan.models.ResnetGenerator.pre_tanh`), so the translation is its tanh.
 
     Returns
     -------
@@ -135,13 +137,20 @@ def pre_tanh_psnrs(
     """
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        translated = forward(photos)
+        logits = forward_pre_tanh(photos)
+        translated = torch.tanh(logits)
         noise = NOISE_STD * torch.randn(translated.shape, generator=generator)
-        pre_tanh = torch.tanh(torch.atanh(translated.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP)) + noise)
-        return {
-            name: float(psnr(photos, backward(image)).mean())
-            for name, image in (("clean", translated), ("pixel", translated + noise), ("pre-tanh", pre_tanh))
-        }
+        conditions = {"clean": translated, "pixel": translated + noise, "pre-tanh": torch.tanh(logits + noise)}
+        return {name: float(psnr(photos, backward(image)).mean()) for name, image in conditions.items()}
+
+
+def decode_paths(backward: ResnetGenerator, convolution_input: torch.Tensor, skip_input: torch.Tensor) -> torch.Tensor:
+    """Run a residual generator with one input for its convolutions and another for its atanh skip.
+
+    With the same tensor for both it gives ``backward(input)``.
+    """
+    skip_change = residual_skip(skip_input) - residual_skip(convolution_input)
+    return torch.tanh(backward.pre_tanh(convolution_input) + skip_change)
 
 
 def skip_path_psnrs(
@@ -149,8 +158,8 @@ def skip_path_psnrs(
 ) -> dict[str, float]:
     """Send Gaussian noise of std NOISE_STD to one input path of a residual reconstructing generator.
 
-    ``backward`` computes ``tanh(head(body(y)) + atanh(y))``. The noise reaches either the
-    convolutions (``body``) or the atanh skip, while the other path gets the clean translation.
+    ``backward`` computes ``tanh(r(y) + atanh(y))`` from convolutions ``r`` and an atanh skip. The
+    noise reaches one of the two paths, and the other gets the clean translation.
 
     Returns
     -------
@@ -160,20 +169,12 @@ def skip_path_psnrs(
     if not backward.residual:
         raise ValueError("the reconstructing generator has no atanh skip; train with --residual-g")
     generator = torch.Generator().manual_seed(seed)
-
-    def decode(convolution_input: torch.Tensor, skip_input: torch.Tensor) -> torch.Tensor:
-        features = backward.model(convolution_input)
-        if backward.input_skip:
-            features = torch.cat([features, convolution_input], dim=1)
-        skip = torch.atanh(skip_input.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP))
-        return torch.tanh(backward.head(features) + skip)
-
     with torch.no_grad():
         translated = forward(photos)
         noisy = translated + NOISE_STD * torch.randn(translated.shape, generator=generator)
         return {
-            "convolutions only": float(psnr(photos, decode(noisy, translated)).mean()),
-            "skip only": float(psnr(photos, decode(translated, noisy)).mean()),
+            "convolutions only": float(psnr(photos, decode_paths(backward, noisy, translated)).mean()),
+            "skip only": float(psnr(photos, decode_paths(backward, translated, noisy)).mean()),
         }
 
 
@@ -344,7 +345,7 @@ def main() -> None:
                 forward, backward, config, step = load_generators(checkpoint)
                 check_size(args.data, config.size)
                 photos = load_folder(args.data / "testA", config.size)
-                values = pre_tanh_psnrs(forward, backward, photos)
+                values = pre_tanh_psnrs(forward.pre_tanh, backward, photos)
                 if config.residual_g:
                     values.update(skip_path_psnrs(forward, backward, photos))
                 fields = [f"{checkpoint}", f"step {step}"] + [f"{name} {value:.2f} dB" for name, value in values.items()]

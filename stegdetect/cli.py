@@ -155,7 +155,7 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
 
     from .figures import sensitivity_figure
     from .runner import run_sensitivity
-    from .sensitivity import PROBE_NOISE, SATURATION
+    from .sensitivity import PROBE_NOISE, SATURATION, DivergedError
 
     try:
         levels = tuple(float(v) for v in noise_levels.split(","))
@@ -176,10 +176,13 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
                 f"{out}: --out is the folder of test images, so the plot would be read as a test image "
                 "on the next run; choose another --out"
             )
-    results = run_sensitivity(
-        G_AB, G_BA, specs, size, levels,
-        limit=limit, seed=seed, device=torch_device, progress=not as_json,
-    )
+    try:
+        results = run_sensitivity(
+            G_AB, G_BA, specs, size, levels,
+            limit=limit, seed=seed, device=torch_device, progress=not as_json,
+        )
+    except DivergedError as exc:
+        raise click.ClickException(f"{checkpoint}: {exc}") from exc
 
     payload = {
         "checkpoint": str(checkpoint),
@@ -203,14 +206,26 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
         for condition in r.extra:
             click.echo(f"  {condition.name} (RMS change {condition.level:.3f}): PSNR {condition.psnr:.2f} dB")
         if r.localized:
-            saturated, unsaturated = r.localized
-            click.echo(
-                f"  noise std {PROBE_NOISE:g} on the {r.saturated_share:.0%} of values at |x| >= {SATURATION:g} only: "
-                f"PSNR {saturated.psnr:.2f} dB; on the others only: {unsaturated.psnr:.2f} dB"
-            )
+            click.echo(_localized_text(r, PROBE_NOISE, SATURATION))
         for reason in r.reasons:
             click.echo(f"  {reason}")
     click.echo(f"wrote {out / 'sensitivity.json'} and {out / f'sensitivity.{fmt}'}")
+
+
+def _localized_text(result, probe: float, saturation: float) -> str:
+    """Describe the probe noise on saturated and on other translation values in one line."""
+
+    def part(condition, share: float) -> str:
+        if share == 0:
+            return "no such values"
+        return f"PSNR {condition.psnr:.2f} dB (drop {result.clean.psnr - condition.psnr:.2f} dB)"
+
+    saturated, others = result.localized
+    share = result.saturated_share
+    return (
+        f"  noise std {probe:g} on the {share:.1%} of translation values at |y| >= {saturation:g} only: "
+        f"{part(saturated, share)}; on the others only: {part(others, 1 - share)}"
+    )
 
 
 def _direction_specs(images: Path, direction: str | None, size: int | None = None):

@@ -40,6 +40,10 @@ def quantize_8bit(images: torch.Tensor) -> torch.Tensor:
     return images.clamp(-1, 1).add(1).mul(127.5).round().div(127.5).sub(1)
 
 
+class DivergedError(ValueError):
+    """Error raised when a generator's output contains NaN or infinite values."""
+
+
 @dataclass
 class Condition:
     """Reconstruction quality with the translation perturbed in one way.
@@ -61,9 +65,10 @@ class DirectionResult:
     """Sensitivity sweep of one cycle direction, e.g. ``"AB"`` for A -> B -> A.
 
     ``localized`` contains the probe noise (std ``PROBE_NOISE``) applied only to the saturated values
-    of the translation (magnitude ``SATURATION`` or more) and only to the others. Their ``level`` is
-    the RMS of the perturbation, as for ``extra``. ``saturated_share`` is the share of saturated
-    values. Together they show where a fragile code sits.
+    of the translation (magnitude ``saturation`` or more) and only to the others. Their ``level`` is
+    the RMS of that part of the noise over the whole translation, as for ``extra``, and their gain
+    is relative to it. ``saturated_share`` is the share of saturated values. Together they show
+    where a fragile code sits.
     """
 
     direction: str
@@ -74,6 +79,7 @@ class DirectionResult:
     extra: list[Condition] = field(default_factory=list)
     localized: list[Condition] = field(default_factory=list)
     saturated_share: float | None = None
+    saturation: float | None = None
     mean_image_psnr: float | None = None
     hidden_information_detected: bool = False
     verdict: str = "not judged"
@@ -107,6 +113,7 @@ class DirectionResult:
             extra=[condition(c) for c in values.get("extra", [])],
             localized=[condition(c) for c in values.get("localized", [])],
             saturated_share=values.get("saturated_share"),
+            saturation=values.get("saturation"),
             mean_image_psnr=values.get("mean_image_psnr"),
             hidden_information_detected=values["hidden_information_detected"],
             verdict=values.get("verdict", "not judged"),
@@ -209,10 +216,18 @@ def sweep(
         raise ValueError(f"images must be N x 3 x H x W, got shape {tuple(images.shape)}")
     if any(level <= 0 for level in noise_levels):
         raise ValueError(f"noise levels must be positive, got {noise_levels}")
+    if not 0 < saturation <= 1:
+        raise ValueError(f"saturation must be in (0, 1], got {saturation}")
 
     generator = torch.Generator().manual_seed(seed)
     translated = _apply(forward, images, batch_size)
     clean_rec = _apply(backward, translated, batch_size)
+    for name, output in (("translation", translated), ("reconstruction", clean_rec)):
+        if not torch.isfinite(output).all():
+            raise DivergedError(
+                f"the {direction} cycle's {name} contains NaN or infinite values, so a generator has "
+                "diverged; use an earlier checkpoint"
+            )
     clean = _measure("clean", 0.0, images, clean_rec, None, 0.0)
 
     probe_index = next((i for i, level in enumerate(noise_levels) if math.isclose(level, PROBE_NOISE, rel_tol=1e-9)), None)
@@ -256,7 +271,8 @@ def sweep(
 
     return DirectionResult(
         direction, len(images), clean, rounded_8bit, noise, extra, localized,
-        saturated_share=float(saturated.float().mean()), mean_image_psnr=mean_image_psnr(images),
+        saturated_share=float(saturated.float().mean()), saturation=saturation,
+        mean_image_psnr=mean_image_psnr(images),
     )
 
 

@@ -87,6 +87,7 @@ def test_sensitivity_json_both_directions(tiny_run):
         assert direction["n_images"] == 3
         assert [c["name"] for c in direction["localized"]] == ["gaussian, saturated values", "gaussian, unsaturated values"]
         assert 0 <= direction["saturated_share"] <= 1
+        assert direction["saturation"] == 0.95
     assert (out / "sensitivity.png").is_file()
 
 
@@ -100,7 +101,7 @@ def test_sensitivity_plain_folder_single_direction(tiny_run):
     assert list(payload["directions"]) == ["BA"]
     assert payload["directions"]["BA"]["noise_levels"] == [0.01, 0.1]
     assert "noise std 0.01 on the " in result.output
-    assert "of values at |x| >= 0.95 only: PSNR" in result.output
+    assert "of translation values at |y| >= 0.95 only: " in result.output
 
 
 def test_resume_continues_to_new_total(tiny_run, tmp_path):
@@ -482,3 +483,18 @@ def test_sensitivity_help_matches_thresholds():
     assert f"by at least {MIN_INFORMATION_DB:g} dB" in text
     assert f"The noise of std {PROBE_NOISE:g} is also applied" in text
     assert f"(magnitude {SATURATION:g} or more" in text
+
+
+def test_sensitivity_diverged_checkpoint(tiny_run, tmp_path):
+    state = torch.load(tiny_run["checkpoint"], weights_only=True)
+    # Finite but huge weights pass the load checks and overflow in the forward pass.
+    state["G_AB"] = {key: value * 1e30 if value.is_floating_point() else value for key, value in state["G_AB"].items()}
+    diverged = tmp_path / "diverged.pt"
+    torch.save(state, diverged)
+
+    result = invoke(stegdetect_cli, ["sensitivity", "--checkpoint", diverged, "--images", tiny_run["data"],
+                                     "--direction", "AB", "--out", tmp_path / "out"])
+
+    assert result.exit_code == 1
+    assert f"{diverged}: the AB cycle's translation contains NaN or infinite values" in result.output
+    assert "Traceback" not in result.output

@@ -65,3 +65,25 @@ def test_demo_keeps_foreign_files(tmp_path):
     assert "Traceback" not in completed.stderr
     assert (out / "notes.txt").read_text() == "keep\n"
     assert (out / "runs").is_dir()
+
+
+def test_summary_markdown_shows_null_as_dash():
+    """summary.json stores an infinite PSNR (a perfect reconstruction) as null."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo", ROOT / "examples" / "demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    condition = {"name": "gaussian", "level": 0.01, "psnr": None, "l1": 0.0, "gain": None}
+    direction = {
+        "clean": {**condition, "name": "clean"}, "rounded_8bit": condition, "noise": [condition], "extra": [],
+        "localized": [condition], "saturated_share": 0.5, "mean_image_psnr": None, "verdict": "inconclusive",
+    }
+    summary = {
+        "dataset": "photo2mosaic", "retrained": False, "wall_seconds": 6.0, "peak_rss_mb": 1.0, "data_seed": 0,
+        "models": {"undefended": {"cycle_noise": 0.0, "training_steps": 3, "directions": {"AB": direction}}},
+    }
+
+    table = [line for line in demo.summary_markdown(summary).splitlines() if line.startswith("| undefended")]
+
+    assert table == ["| undefended | 0.0 | AB | - | - | - | - | - | - | 50.0% | - | - | - | inconclusive |"]

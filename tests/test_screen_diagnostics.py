@@ -231,13 +231,13 @@ def test_memorization_matches_direct_scores(diagnostics, mosaic_data, tmp_path):
 def test_pre_tanh_noise_spares_atanh_code(diagnostics, photos):
     """A code squeezed into saturated values is destroyed by pixel noise and kept by pre-tanh noise."""
 
-    def forward(x):
-        return torch.tanh(-3 + 0.5 * x)
+    def forward_pre_tanh(x):
+        return -3 + 0.5 * x
 
     def backward(y):
         return (torch.atanh(y.clamp(-0.999, 0.999)) + 3) / 0.5
 
-    values = diagnostics.pre_tanh_psnrs(forward, backward, photos)
+    values = diagnostics.pre_tanh_psnrs(forward_pre_tanh, backward, photos)
 
     assert values["clean"] > 60
     # atanh divides pixel noise by 1 - y^2 (at most 0.027 here), and the decoder doubles it.
@@ -252,6 +252,24 @@ def test_pre_tanh_noise_near_zero_is_pixel_noise(diagnostics, photos):
 
     assert values["pixel"] == pytest.approx(10 * np.log10(4 / 0.2**2), abs=0.3)
     assert values["pre-tanh"] == pytest.approx(values["pixel"], abs=0.1)
+
+
+@pytest.mark.parametrize("input_skip", [False, True])
+def test_decode_paths_same_input_is_forward(diagnostics, photos, input_skip):
+    from cyclegan.models import ResnetGenerator
+
+    torch.manual_seed(0)
+    # Without init_weights the last convolution is not zero, so both paths shape the output.
+    backward = ResnetGenerator(ngf=4, n_blocks=1, n_downsampling=1, input_skip=input_skip, residual=True).eval()
+    translated = 0.9 * photos
+
+    with torch.no_grad():
+        decoded = diagnostics.decode_paths(backward, translated, translated)
+        expected = backward(translated)
+        changed = diagnostics.decode_paths(backward, translated, translated + 0.01)
+
+    assert torch.allclose(decoded, expected, atol=1e-6)
+    assert not torch.allclose(changed, expected, atol=1e-4)
 
 
 def test_skip_paths_of_a_fresh_residual_generator(diagnostics, photos):

@@ -172,6 +172,7 @@ def test_result_dict_round_trip(images):
     assert restored.hidden_information_detected
     assert [c.psnr for c in restored.localized] == pytest.approx([c.psnr for c in result.localized])
     assert restored.saturated_share == result.saturated_share
+    assert restored.saturation == SATURATION
 
 
 def test_result_dict_perfect_psnr_is_null(images):
@@ -237,8 +238,40 @@ def test_localized_noise_splits_the_probe_draw(images):
     assert probe.gain == pytest.approx(2.0, rel=0.05)
 
 
+@pytest.mark.parametrize("saturation", [0.0, -0.5, 1.5])
+def test_sweep_rejects_bad_saturation(images, saturation):
+    with pytest.raises(ValueError, match="saturation must be in"):
+        sweep(lambda x: x, lambda y: y, images, noise_levels=(0.01,), saturation=saturation)
+
+
 def test_localized_noise_needs_the_probe_level(images):
     result = sweep(lambda x: x, lambda y: y, images, noise_levels=(0.1,))
     assert result.localized == []
     # Uniform values in [-1, 1] reach a magnitude of 0.95 or more with probability 0.05.
     assert result.saturated_share == pytest.approx(1 - SATURATION, abs=0.01)
+
+
+def test_sweep_rejects_nan_translation(images):
+    from stegdetect.sensitivity import DivergedError
+
+    with pytest.raises(DivergedError, match="AB cycle's translation contains NaN"):
+        sweep(lambda x: x * float("nan"), lambda y: y, images, noise_levels=(0.01,))
+
+
+def test_sweep_rejects_infinite_reconstruction(images):
+    from stegdetect.sensitivity import DivergedError
+
+    with pytest.raises(DivergedError, match="reconstruction contains NaN or infinite"):
+        sweep(lambda x: x, lambda y: y / 0, images, noise_levels=(0.01,))
+
+
+def test_localized_text_names_empty_part(images):
+    from stegdetect.cli import _localized_text
+
+    forward, backward = saturated_code_pair()
+    result = sweep(forward, backward, images, noise_levels=(0.01,))
+
+    text = _localized_text(result, 0.01, SATURATION)
+
+    assert "on the 100.0% of translation values at |y| >= 0.95 only: PSNR" in text
+    assert text.endswith("on the others only: no such values")
