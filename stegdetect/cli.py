@@ -218,7 +218,10 @@ def _localized_text(result, probe: float, saturation: float) -> str:
     def part(condition, share: float) -> str:
         if share == 0:
             return "no such values"
-        return f"PSNR {condition.psnr:.2f} dB (drop {result.clean.psnr - condition.psnr:.2f} dB)"
+        drop = result.clean.psnr - condition.psnr
+        # Rounding would print a tiny negative drop as "-0.00".
+        drop = 0.0 if abs(drop) < 5e-3 else drop
+        return f"PSNR {condition.psnr:.2f} dB (drop {drop:.2f} dB)"
 
     saturated, others = result.localized
     share = result.saturated_share
