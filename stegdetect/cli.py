@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,9 @@ from cyclegan.errors import user_errors
 import numpy as np
 
 from cyclegan.data import list_images, read_rgb
+
+if TYPE_CHECKING:  # the sensitivity module imports torch, which the CLI loads only when needed
+    from .sensitivity import Condition, DirectionResult
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +159,7 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
 
     from .figures import sensitivity_figure
     from .runner import run_sensitivity
-    from .sensitivity import PROBE_NOISE, SATURATION, DivergedError
+    from .sensitivity import PROBE_NOISE, DivergedError
 
     try:
         levels = tuple(float(v) for v in noise_levels.split(","))
@@ -206,16 +210,16 @@ def sensitivity(checkpoint: Path, images: Path, direction: str | None, out: Path
         for condition in r.extra:
             click.echo(f"  {condition.name} (RMS change {condition.level:.3f}): PSNR {condition.psnr:.2f} dB")
         if r.localized:
-            click.echo(_localized_text(r, PROBE_NOISE, SATURATION))
+            click.echo(_localized_text(r, PROBE_NOISE))
         for reason in r.reasons:
             click.echo(f"  {reason}")
     click.echo(f"wrote {out / 'sensitivity.json'} and {out / f'sensitivity.{fmt}'}")
 
 
-def _localized_text(result, probe: float, saturation: float) -> str:
+def _localized_text(result: DirectionResult, probe: float) -> str:
     """Describe the probe noise on saturated and on other translation values in one line."""
 
-    def part(condition, share: float) -> str:
+    def part(condition: Condition, share: float) -> str:
         if share == 0:
             return "no such values"
         drop = result.clean.psnr - condition.psnr
@@ -226,7 +230,7 @@ def _localized_text(result, probe: float, saturation: float) -> str:
     saturated, others = result.localized
     share = result.saturated_share
     return (
-        f"  noise std {probe:g} on the {share:.1%} of translation values at |y| >= {saturation:g} only: "
+        f"  noise std {probe:g} on the {share:.1%} of translation values at |y| >= {result.saturation:g} only: "
         f"{part(saturated, share)}; on the others only: {part(others, 1 - share)}"
     )
 

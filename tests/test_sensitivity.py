@@ -271,7 +271,7 @@ def test_localized_text_names_empty_part(images):
     forward, backward = saturated_code_pair()
     result = sweep(forward, backward, images, noise_levels=(0.01,))
 
-    text = _localized_text(result, 0.01, SATURATION)
+    text = _localized_text(result, 0.01)
 
     assert "on the 100.0% of translation values at |y| >= 0.95 only: PSNR" in text
     assert text.endswith("on the others only: no such values")
