@@ -14,7 +14,7 @@ import numpy as np
 
 from cyclegan.data import list_images, read_rgb
 
-if TYPE_CHECKING:  # the sensitivity module imports torch, which the CLI loads only when needed
+if TYPE_CHECKING:  # for type hints only; the commands import the module when they run
     from .sensitivity import Condition, DirectionResult
 
 logger = logging.getLogger(__name__)
