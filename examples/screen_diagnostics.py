@@ -33,9 +33,9 @@ training ones.
 
 ``pretanh`` prints, for the A -> B -> A cycle on ``DATA/testA``, the clean reconstruction PSNR and
 the PSNR with Gaussian noise of std NOISE_STD added to the translation (*pixel*) or added before
-the translating generator's output tanh (*pre-tanh*). Near -1 and 1 the tanh is flat, so pre-tanh noise changes saturated
-values far less than pixel noise does. A code carried before the tanh survives it, and the
-residual generator's atanh skip reads such a code. For generators trained with ``--residual-g`` it
+the translating generator's output tanh (*pre-tanh*). Near -1 and 1 the tanh is flat, so pre-tanh
+noise changes saturated values far less than pixel noise does. A code carried before the tanh
+survives it, and the residual generator's atanh skip reads such a code. For generators trained with ``--residual-g`` it
 also prints the PSNR with the pixel noise reaching only the reconstructing generator's
 convolutions (*convolutions only*) or only its atanh skip (*skip only*), which shows which of the
 two reads the code.
@@ -121,12 +121,11 @@ def subspace_gains(
 
 
 def pre_tanh_psnrs(
-    forward_pre_tanh: Callable[[torch.Tensor], torch.Tensor], backward: Callable[[torch.Tensor], torch.Tensor],
-    photos: torch.Tensor, seed: int = 0,
+    logits: torch.Tensor, backward: Callable[[torch.Tensor], torch.Tensor], photos: torch.Tensor, seed: int = 0,
 ) -> dict[str, float]:
     """Compare Gaussian noise of std NOISE_STD added to the translation and added before its tanh.
 
-    ``forward_pre_tanh`` returns the translating generator's output before its final tanh (see
+    ``logits`` is the translating generator's output for ``photos`` before its final tanh (see
     :meth:`cyclegan.models.ResnetGenerator.pre_tanh`), so the translation is its tanh.
 
     Returns
@@ -137,7 +136,6 @@ def pre_tanh_psnrs(
     """
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        logits = forward_pre_tanh(photos)
         translated = torch.tanh(logits)
         noise = NOISE_STD * torch.randn(translated.shape, generator=generator)
         conditions = {"clean": translated, "pixel": translated + noise, "pre-tanh": torch.tanh(logits + noise)}
@@ -154,12 +152,13 @@ def decode_paths(backward: ResnetGenerator, convolution_input: torch.Tensor, ski
 
 
 def skip_path_psnrs(
-    forward: Callable[[torch.Tensor], torch.Tensor], backward: ResnetGenerator, photos: torch.Tensor, seed: int = 0,
+    translated: torch.Tensor, backward: ResnetGenerator, photos: torch.Tensor, seed: int = 0,
 ) -> dict[str, float]:
     """Send Gaussian noise of std NOISE_STD to one input path of a residual reconstructing generator.
 
-    ``backward`` computes ``tanh(r(y) + atanh(y))`` from convolutions ``r`` and an atanh skip. The
-    noise reaches one of the two paths, and the other gets the clean translation.
+    ``backward`` computes ``tanh(r(y) + atanh(y))`` from convolutions ``r`` and an atanh skip, and
+    ``translated`` is the translation of ``photos``. The noise reaches one of the two paths, and the
+    other gets the clean translation.
 
     Returns
     -------
@@ -170,7 +169,6 @@ def skip_path_psnrs(
         raise ValueError("the reconstructing generator has no atanh skip; train with --residual-g")
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        translated = forward(photos)
         noisy = translated + NOISE_STD * torch.randn(translated.shape, generator=generator)
         return {
             "convolutions only": float(psnr(photos, decode_paths(backward, noisy, translated)).mean()),
@@ -345,9 +343,11 @@ def main() -> None:
                 forward, backward, config, step = load_generators(checkpoint)
                 check_size(args.data, config.size)
                 photos = load_folder(args.data / "testA", config.size)
-                values = pre_tanh_psnrs(forward.pre_tanh, backward, photos)
+                with torch.no_grad():
+                    logits = forward.pre_tanh(photos)
+                values = pre_tanh_psnrs(logits, backward, photos)
                 if config.residual_g:
-                    values.update(skip_path_psnrs(forward, backward, photos))
+                    values.update(skip_path_psnrs(torch.tanh(logits), backward, photos))
                 fields = [f"{checkpoint}", f"step {step}"] + [f"{name} {value:.2f} dB" for name, value in values.items()]
             else:
                 measure = loss_balance if args.command == "balance" else memorization

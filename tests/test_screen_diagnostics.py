@@ -237,7 +237,7 @@ def test_pre_tanh_noise_spares_atanh_code(diagnostics, photos):
     def backward(y):
         return (torch.atanh(y.clamp(-0.999, 0.999)) + 3) / 0.5
 
-    values = diagnostics.pre_tanh_psnrs(forward_pre_tanh, backward, photos)
+    values = diagnostics.pre_tanh_psnrs(forward_pre_tanh(photos), backward, photos)
 
     assert values["clean"] > 60
     # atanh divides pixel noise by 1 - y^2 (at most 0.027 here), and the decoder doubles it.
@@ -248,7 +248,7 @@ def test_pre_tanh_noise_spares_atanh_code(diagnostics, photos):
 
 def test_pre_tanh_noise_near_zero_is_pixel_noise(diagnostics, photos):
     # Around 0 the tanh has slope 1, so both kinds of noise reach the decoder (x 20) alike.
-    values = diagnostics.pre_tanh_psnrs(Scale(0.05), Scale(20.0), photos)
+    values = diagnostics.pre_tanh_psnrs(0.05 * photos, Scale(20.0), photos)
 
     assert values["pixel"] == pytest.approx(10 * np.log10(4 / 0.2**2), abs=0.3)
     assert values["pre-tanh"] == pytest.approx(values["pixel"], abs=0.1)
@@ -280,7 +280,7 @@ def test_skip_paths_of_a_fresh_residual_generator(diagnostics, photos):
     backward = init_weights(ResnetGenerator(ngf=4, n_blocks=1, n_downsampling=1, residual=True)).eval()
     translated = 0.5 * photos
 
-    values = diagnostics.skip_path_psnrs(Scale(0.5), backward, photos)
+    values = diagnostics.skip_path_psnrs(translated, backward, photos)
 
     noise = diagnostics.NOISE_STD * torch.randn(photos.shape, generator=torch.Generator().manual_seed(0))
     clean = psnr(photos, translated).mean()
@@ -295,4 +295,4 @@ def test_skip_paths_need_a_residual_generator(diagnostics, photos):
 
     plain = ResnetGenerator(ngf=4, n_blocks=1, n_downsampling=1).eval()
     with pytest.raises(ValueError, match="no atanh skip"):
-        diagnostics.skip_path_psnrs(nn.Identity(), plain, photos)
+        diagnostics.skip_path_psnrs(photos, plain, photos)
