@@ -43,10 +43,13 @@ OUTPUTS = (MARKER, "data", "runs", *MODELS, "comparison.png", "examples.png", "s
 # start as the identity (--residual-g), so the translation begins with everything the photo holds.
 # The discriminator is a 2-layer PatchGAN without normalization, with twice the generators'
 # learning rate and the cross-entropy GAN loss: with LSGAN the translations stayed next to the photos.
-# Without the identity loss the undefended model's code was more fragile on every seed tried.
+# Without the identity loss the undefended model's code was more fragile on every seed tried. A
+# cycle weight of 30 instead of 10 raised the reconstructions of seed 0 by 2.5 dB (undefended) and
+# 7.5 dB (defended). At 100 the undefended model passed the photo openly.
 DEMO_OPTIONS = [
     "--size", "32", "--ngf", "16", "--n-blocks", "6", "--residual-g", "--lambda-identity", "0",
-    "--ndf", "32", "--n-layers-d", "2", "--norm-d", "none", "--lr-d", "0.0004", "--gan-mode", "vanilla",
+    "--lambda-cycle", "30", "--ndf", "32", "--n-layers-d", "2", "--norm-d", "none", "--lr-d", "0.0004",
+    "--gan-mode", "vanilla",
 ]
 DATASET = "photo2mosaic"
 # Many crops, so that the discriminators do not memorize the training images.

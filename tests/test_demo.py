@@ -45,6 +45,7 @@ def test_demo_training_writes_report(tmp_path):
     assert config["steps"] == 20
     assert config["seed"] == 3
     assert config["gan_mode"] == "vanilla"
+    assert config["lambda_cycle"] == 30
     assert len(list((tmp_path / "demo" / "data" / "trainA").glob("*.png"))) == 20
 
 
