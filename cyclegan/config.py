@@ -102,6 +102,12 @@ class TrainConfig:
         if self.lr_d is None:
             self.lr_d = self.lr
 
+        # "-0" on the command line parses as -0.0; store it as 0.0 so config.json reads as the user meant.
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and value == 0.0:
+                setattr(self, field.name, 0.0)
+
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first setting that cannot work."""
         for name, expected in _TYPES.items():

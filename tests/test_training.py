@@ -6,6 +6,7 @@ import copy
 import os
 import csv
 import json
+import math
 import random
 from pathlib import Path
 
@@ -327,6 +328,14 @@ def test_config_rejects_negative_r1_gamma():
 
     with pytest.raises(ValueError, match="r1_gamma -1.0 is outside"):
         config.validate()
+
+
+def test_config_stores_negative_zero_as_zero():
+    config = TrainConfig(r1_gamma=-0.0, cycle_noise=-0.0, lambda_identity=-0.0)
+
+    saved = json.loads(config.to_json())
+
+    assert [math.copysign(1.0, saved[name]) for name in ("r1_gamma", "cycle_noise", "lambda_identity")] == [1.0, 1.0, 1.0]
 
 
 def test_config_rejects_huge_steps():
