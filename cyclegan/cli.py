@@ -15,6 +15,7 @@ from .errors import user_errors
 from .config import TrainConfig
 from .losses import GAN_LOSSES
 from .models import NORMS
+from .photos import MOSAIC_BLOCK
 
 
 @click.group()
@@ -75,13 +76,14 @@ def data_photo2gray(out: Path, size: int, n_train: int, n_test: int, seed: int) 
 
 @data.command("photo2mosaic")
 @_data_options
+@click.option("--block", default=MOSAIC_BLOCK, show_default=True, help="Side in pixels of the square blocks that each take their mean colour; must divide --size.")
 @user_errors
-def data_photo2mosaic(out: Path, size: int, n_train: int, n_test: int, seed: int) -> None:
-    """Colour photo crops (A) and mosaics of other crops (B), each 4x4 block in its mean colour, written to OUT.
+def data_photo2mosaic(out: Path, size: int, n_train: int, n_test: int, seed: int, block: int) -> None:
+    """Colour photo crops (A) and mosaics of other crops (B), each block in its mean colour, written to OUT.
 
-    testA_truth/ contains the mosaic of every testA photo. --size must be a multiple of 4.
+    testA_truth/ contains the mosaic of every testA photo.
     """
-    _build("photo2mosaic", out, size=size, n_train=n_train, n_test=n_test, seed=seed)
+    _build("photo2mosaic", out, size=size, n_train=n_train, n_test=n_test, seed=seed, block=block)
 
 
 DEFAULTS = TrainConfig()

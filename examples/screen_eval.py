@@ -79,7 +79,8 @@ def domain_projection(data: Path) -> tuple[str, Projection] | None:
     """Return the name and function of the projection onto domain B of ``data``, if it has one."""
     kind = read_description(data).get("kind", "")
     if kind.startswith("screen-mosaic"):
-        return "block mean", block_mean_projection
+        # screen_renderings.py draws its mosaics with 4 x 4 blocks.
+        return "block mean", lambda images: block_mean_projection(images, 4)
     if kind.startswith("screen-blur"):
         return "low-pass", low_pass_projection
     if kind == "screen-gray-grain":

@@ -32,9 +32,11 @@ import cv2
 import numpy as np
 from skimage import color, segmentation
 
-from cyclegan.photos import MAX_IMAGES, MAX_SIZE, MOSAIC_BLOCK, load_photos, render_gray, render_mosaic, split_crops
+from cyclegan.photos import MAX_IMAGES, MAX_SIZE, load_photos, render_gray, render_mosaic, split_crops
 
 GRAIN_STD = 2.0
+# Block side of the mosaic kinds: the screens recorded in examples/README.md used 4 x 4 blocks.
+SCREEN_BLOCK = 4
 
 
 def blur(photo: np.ndarray) -> np.ndarray:
@@ -54,6 +56,11 @@ def luminance(photo: np.ndarray) -> np.ndarray:
     return np.repeat(color.rgb2gray(photo)[..., None] * 255, 3, axis=2)
 
 
+def mosaic(photo: np.ndarray) -> np.ndarray:
+    """Render a crop as a mosaic of ``SCREEN_BLOCK`` x ``SCREEN_BLOCK`` blocks in their mean colours."""
+    return render_mosaic(photo, SCREEN_BLOCK)
+
+
 def add_grain(image: np.ndarray, rng: np.random.Generator, std: float = GRAIN_STD) -> np.ndarray:
     """Add Gaussian noise of ``std`` levels to every channel of every pixel and round to 8 bits."""
     noisy = image.astype(np.float64) + rng.normal(0.0, std, image.shape)
@@ -61,9 +68,9 @@ def add_grain(image: np.ndarray, rng: np.random.Generator, std: float = GRAIN_ST
 
 
 # Noise-free rendering of each kind (also written to testA_truth/), and the image the grain is added to.
-CLEAN = {"blur": blur, "flat": flat, "mosaic": render_mosaic, "blur-grain": blur, "gray-grain": render_gray,
-         "mosaic-grain": render_mosaic}
-GRAIN_BASE = {"blur-grain": blur, "gray-grain": luminance, "mosaic-grain": render_mosaic}
+CLEAN = {"blur": blur, "flat": flat, "mosaic": mosaic, "blur-grain": blur, "gray-grain": render_gray,
+         "mosaic-grain": mosaic}
+GRAIN_BASE = {"blur-grain": blur, "gray-grain": luminance, "mosaic-grain": mosaic}
 
 
 def write_folder(folder: Path, images: list[np.ndarray], final_folder: Path) -> None:
@@ -94,8 +101,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.out.exists():
         sys.exit(f"{args.out}: already exists; choose a new folder")
-    if not 8 <= args.size <= MAX_SIZE or args.size % MOSAIC_BLOCK:
-        sys.exit(f"--size {args.size} must be a multiple of {MOSAIC_BLOCK} between 8 and {MAX_SIZE}")
+    if not 8 <= args.size <= MAX_SIZE or args.size % SCREEN_BLOCK:
+        sys.exit(f"--size {args.size} must be a multiple of {SCREEN_BLOCK} between 8 and {MAX_SIZE}")
     if not (1 <= args.n_train <= MAX_IMAGES and 1 <= args.n_test <= MAX_IMAGES):
         sys.exit(f"--n-train {args.n_train} and --n-test {args.n_test} must be between 1 and {MAX_IMAGES}")
     if args.grain is not None and args.kind not in GRAIN_BASE:

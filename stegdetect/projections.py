@@ -16,7 +16,6 @@ import torch
 from torch.nn import functional
 
 from cyclegan.data import DataError
-from cyclegan.photos import MOSAIC_BLOCK
 
 Projection = Callable[[torch.Tensor], torch.Tensor]
 
@@ -38,7 +37,7 @@ def gray_projection(images: torch.Tensor) -> torch.Tensor:
     return images.mean(1, keepdim=True).expand_as(images).contiguous()
 
 
-def block_mean_projection(images: torch.Tensor, block: int = MOSAIC_BLOCK) -> torch.Tensor:
+def block_mean_projection(images: torch.Tensor, block: int) -> torch.Tensor:
     """Replace every ``block`` x ``block`` square by its mean, as the photo2mosaic rendering does.
 
     Raises
@@ -116,5 +115,15 @@ def target_projections(data_root: Path, size: int | None = None) -> dict[str, Pr
     if meta.get("kind") == "photo2gray":
         return {"gray projection": gray_projection}
     if meta.get("kind") == "photo2mosaic":
-        return {"block mean": block_mean_projection}
+        return {"block mean": _mosaic_projection(data_root, meta)}
     return {}
+
+
+def _mosaic_projection(data_root: Path, meta: dict) -> Projection:
+    # `cyclegan data` always records the block side. A description without one (written by hand)
+    # gets 4, the only side before --block existed.
+    block = meta.get("block", 4)
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        meta_path = Path(data_root) / "dataset.json"
+        raise DataError(f"{meta_path}: invalid data set description (block {block!r} is not a positive integer); fix or delete it")
+    return lambda images: block_mean_projection(images, block)

@@ -285,7 +285,7 @@ def sweep(
 # pair (a = 0.02) has a gain of 50 by construction, and undefended photo2mosaic models 14-25.
 # Each condition matters. Open models at 42-82 dB lose 2.8-36 dB at std 0.01 with a gain of 1.
 # Defended photo2mosaic models reach gains of 6-13 but lose 0.2 dB or less, while undefended ones
-# lose 1.2-3.4 dB.
+# lose 1.2-6.3 dB.
 # A loss can only be measured where there is something to lose. The mean image of the other test
 # images is what a reconstruction with no information about its input gives, and one that beats it
 # by less than twice the drop threshold is "inconclusive". Trained models in examples/README.md

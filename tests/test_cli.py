@@ -201,9 +201,15 @@ def test_data_photo2mosaic_writes_layout(tmp_path):
 
 
 def test_data_photo2mosaic_rejects_size(tmp_path):
-    result = invoke(cyclegan_cli, ["data", "photo2mosaic", tmp_path / "mosaic", "--size", "18"])
+    result = invoke(cyclegan_cli, ["data", "photo2mosaic", tmp_path / "mosaic", "--size", "18", "--block", "4"])
 
-    assert_clean_error(result, "--size 18 must be a multiple of 4")
+    assert_clean_error(result, "--size 18 must be a multiple of --block 4")
+
+
+def test_data_photo2mosaic_rejects_block(tmp_path):
+    result = invoke(cyclegan_cli, ["data", "photo2mosaic", tmp_path / "mosaic", "--size", "16", "--block", "1"])
+
+    assert_clean_error(result, "--block 1 must be an integer between 2 and --size 16")
 
 
 def test_reveal_same_stem_keeps_both(tiny_run, tmp_path):

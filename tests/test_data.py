@@ -472,14 +472,14 @@ def test_mosaic_is_block_means():
     block_means = photo.reshape(4, 4, 4, 4, 3).mean(axis=(1, 3))
     expected = np.repeat(np.repeat(block_means, 4, axis=0), 4, axis=1)
 
-    rendered = render_mosaic(photo)
+    rendered = render_mosaic(photo, 4)
 
     assert rendered.shape == photo.shape
     assert np.abs(rendered.astype(float) - expected).max() <= 0.5
 
 
 def test_photo2mosaic_truth_is_mosaic(tmp_path):
-    meta = build_dataset("photo2mosaic", tmp_path, size=16, n_train=2, n_test=2, seed=3)
+    meta = build_dataset("photo2mosaic", tmp_path, size=16, n_train=2, n_test=2, seed=3, block=4)
 
     assert meta["kind"] == "photo2mosaic"
     assert meta["block"] == 4
@@ -491,6 +491,18 @@ def test_photo2mosaic_truth_is_mosaic(tmp_path):
     for path in sorted((tmp_path / "trainB").iterdir()):
         image = read_rgb(path)
         assert np.array_equal(image, np.repeat(np.repeat(image[::4, ::4], 4, axis=0), 4, axis=1)), path.name
+
+
+def test_photo2mosaic_block_option(tmp_path):
+    meta = build_dataset("photo2mosaic", tmp_path, size=16, n_train=2, n_test=2, seed=3, block=8)
+
+    assert meta["block"] == 8
+    assert json.loads((tmp_path / "dataset.json").read_text())["block"] == 8
+    for path in sorted((tmp_path / "testA").iterdir()):
+        photo = read_rgb(path).astype(float)
+        truth = read_rgb(tmp_path / "testA_truth" / path.name).astype(float)
+        block_means = photo.reshape(2, 8, 2, 8, 3).mean(axis=(1, 3))
+        assert np.abs(truth - np.repeat(np.repeat(block_means, 8, axis=0), 8, axis=1)).max() <= 0.5, path.name
 
 
 def flat_photos() -> list[tuple[str, np.ndarray]]:
@@ -525,7 +537,10 @@ def test_test_crops_independent_of_n_train(tmp_path):
     ("kwargs", "message"),
     [
         ({"kind": "photo2sketch"}, "unknown data set kind"),
-        ({"kind": "photo2mosaic", "size": 18}, "--size 18 must be a multiple of 4 for photo2mosaic"),
+        ({"kind": "photo2mosaic", "size": 18, "block": 4}, "--size 18 must be a multiple of --block 4 for photo2mosaic"),
+        ({"kind": "photo2mosaic", "size": 16, "block": 1}, "--block 1 must be an integer between 2 and --size 16"),
+        ({"kind": "photo2mosaic", "size": 16, "block": 32}, "--block 32 must be an integer between 2 and --size 16"),
+        ({"kind": "photo2mosaic", "size": 16, "block": 4.0}, "--block 4.0 must be an integer"),
         ({"kind": "photo2map", "size": 4}, r"--size 4 is outside \[8, 128\]"),
         ({"kind": "photo2map", "size": 129}, r"--size 129 is outside"),
         ({"kind": "photo2map", "n_train": 0}, "--n-train 0 and --n-test 50 must be between 1 and 40000"),
@@ -556,9 +571,9 @@ def test_block_mean_projection_matches_rendering():
     photo = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
     images = torch.from_numpy(photo.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
 
-    projected = block_mean_projection(images)[0].permute(1, 2, 0).numpy()
+    projected = block_mean_projection(images, 4)[0].permute(1, 2, 0).numpy()
 
-    expected = render_mosaic(photo).astype(np.float32) / 127.5 - 1
+    expected = render_mosaic(photo, 4).astype(np.float32) / 127.5 - 1
     # The rendering is rounded to 8 bits and the projection is not, so they differ by up to half a level.
     assert np.abs(projected - expected).max() <= 0.5 / 127.5 + 1e-6
 
@@ -591,3 +606,33 @@ def test_photo2mosaic_has_block_mean_projection(tmp_path):
 
     assert list(target_projections(tmp_path)) == ["block mean"]
     assert list(target_projections(tmp_path, size=16)) == ["block mean"]
+
+
+@pytest.mark.parametrize("block", [4, 8])
+def test_mosaic_projection_uses_recorded_block(tmp_path, block):
+    build_dataset("photo2mosaic", tmp_path, size=16, n_train=1, n_test=1, seed=0, block=block)
+    images = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).reshape(2, 3, 16, 16) / 1536 - 1
+
+    projected = target_projections(tmp_path)["block mean"](images)
+
+    expected = images.reshape(2, 3, 16 // block, block, 16 // block, block).mean(dim=(3, 5))
+    expected = expected.repeat_interleave(block, dim=2).repeat_interleave(block, dim=3)
+    assert torch.allclose(projected, expected, atol=1e-6)
+
+
+def test_mosaic_projection_without_recorded_block(tmp_path):
+    # A description written by hand may lack the block side, and 4 was the only side before --block.
+    (tmp_path / "dataset.json").write_text(json.dumps({"kind": "photo2mosaic", "size": 16}))
+    images = torch.rand(1, 3, 16, 16) * 2 - 1
+
+    projected = target_projections(tmp_path)["block mean"](images)
+
+    assert torch.equal(projected, block_mean_projection(images, 4))
+
+
+@pytest.mark.parametrize("block", [0, "8", True, 2.5])
+def test_mosaic_projection_rejects_invalid_block(tmp_path, block):
+    (tmp_path / "dataset.json").write_text(json.dumps({"kind": "photo2mosaic", "size": 16, "block": block}))
+
+    with pytest.raises(DataError, match=r"is not a positive integer\); fix or delete it"):
+        target_projections(tmp_path)

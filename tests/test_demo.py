@@ -47,6 +47,7 @@ def test_demo_training_writes_report(tmp_path):
     assert config["gan_mode"] == "vanilla"
     assert config["lambda_cycle"] == 30
     assert len(list((tmp_path / "demo" / "data" / "trainA").glob("*.png"))) == 20
+    assert json.loads((tmp_path / "demo" / "data" / "dataset.json").read_text())["block"] == 8
 
 
 @pytest.mark.skipif(not (PRETRAINED / "measured.json").is_file(), reason="no shipped weights")

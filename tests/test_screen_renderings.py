@@ -240,7 +240,7 @@ def test_mosaic_screen_matches_cyclegan_data(tmp_path):
     from cyclegan.photos import build_dataset
 
     screen, reference = tmp_path / "screen", tmp_path / "reference"
-    build_dataset("photo2mosaic", reference, size=16, n_train=4, n_test=3, seed=7)
+    build_dataset("photo2mosaic", reference, size=16, n_train=4, n_test=3, seed=7, block=4)
 
     completed = run_script("mosaic", str(screen), "--size", "16", "--n-train", "4", "--n-test", "3", "--seed", "7")
 
