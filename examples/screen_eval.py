@@ -7,8 +7,9 @@ For the A -> B -> A cycle on ``DATA/testA`` it prints one line with:
 - *clean PSNR* of the reconstruction, its *gain* and *drop* under Gaussian noise of std 0.01
   (see ``stegdetect.sensitivity``), and the verdict;
 - *projection drop*: PSNR lost when the translation is projected onto domain B before
-  reconstruction. The projection is the palette or gray one of ``stegdetect.projections`` for
-  ``cyclegan data`` sets, the 4 x 4 block mean for mosaic renderings of ``screen_renderings.py``,
+  reconstruction. The projection is the palette, gray or block-mean one of
+  ``stegdetect.projections`` for ``cyclegan data`` sets (with the block side that ``dataset.json``
+  records), the 4 x 4 block mean for mosaic renderings of ``screen_renderings.py``,
   gray for its gray renderings, and a Gaussian low-pass with sigma 1 px for its blur renderings.
   The low-pass also changes a true blur rendering a little, so part of its drop can be honest.
 

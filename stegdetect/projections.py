@@ -77,6 +77,8 @@ def read_description(data_root: Path) -> dict:
             raise ValueError("kind is not a string")
     except ValueError as exc:  # also JSONDecodeError and UnicodeDecodeError
         raise DataError(f"{meta_path}: invalid data set description ({exc}); fix or delete it") from exc
+    except RecursionError as exc:
+        raise DataError(f"{meta_path}: invalid data set description (nested too deeply); fix or delete it") from exc
     return meta
 
 
@@ -96,7 +98,9 @@ def target_projections(data_root: Path, size: int | None = None) -> dict[str, Pr
     """
     meta = read_description(data_root)
     recorded = meta.get("size")
-    if size is not None and meta.get("kind") and isinstance(recorded, int) and recorded != size:
+    if isinstance(recorded, bool) or not isinstance(recorded, int):
+        recorded = None
+    if size is not None and meta.get("kind") and recorded is not None and recorded != size:
         raise DataError(
             f"{Path(data_root) / 'dataset.json'}: the images are {recorded} px but would be resized to "
             f"{size} px; build the data set with --size {size}, or pass --size {recorded}"
@@ -115,15 +119,22 @@ def target_projections(data_root: Path, size: int | None = None) -> dict[str, Pr
     if meta.get("kind") == "photo2gray":
         return {"gray projection": gray_projection}
     if meta.get("kind") == "photo2mosaic":
-        return {"block mean": _mosaic_projection(data_root, meta)}
+        return {"block mean": _mosaic_projection(data_root, meta, size if size is not None else recorded)}
     return {}
 
 
-def _mosaic_projection(data_root: Path, meta: dict) -> Projection:
-    # `cyclegan data` always records the block side. A description without one (written by hand)
-    # gets 4, the only side before --block existed.
-    block = meta.get("block", 4)
-    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
-        meta_path = Path(data_root) / "dataset.json"
-        raise DataError(f"{meta_path}: invalid data set description (block {block!r} is not a positive integer); fix or delete it")
+def _mosaic_projection(data_root: Path, meta: dict, size: int | None) -> Projection:
+    # Checked here, before a sweep does any work, because the projection runs last.
+    meta_path = Path(data_root) / "dataset.json"
+    if "block" not in meta:
+        problem = 'no block side; add "block": N'
+    else:
+        block = meta["block"]
+        problem = ""
+        if isinstance(block, bool) or not isinstance(block, int) or block < 2:
+            problem = f"block {block!r} is not an integer of at least 2"
+        elif size is not None and size % block:
+            problem = f"block {block} does not divide the image size {size}"
+    if problem:
+        raise DataError(f"{meta_path}: invalid data set description ({problem}); fix or delete it")
     return lambda images: block_mean_projection(images, block)

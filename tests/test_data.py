@@ -620,19 +620,38 @@ def test_mosaic_projection_uses_recorded_block(tmp_path, block):
     assert torch.allclose(projected, expected, atol=1e-6)
 
 
-def test_mosaic_projection_without_recorded_block(tmp_path):
-    # A description written by hand may lack the block side, and 4 was the only side before --block.
-    (tmp_path / "dataset.json").write_text(json.dumps({"kind": "photo2mosaic", "size": 16}))
-    images = torch.rand(1, 3, 16, 16) * 2 - 1
+@pytest.mark.parametrize(
+    ("description", "size", "message"),
+    [
+        ({"size": 16}, None, 'no block side; add "block": N'),
+        ({"size": 16, "block": 0}, None, "block 0 is not an integer of at least 2"),
+        ({"size": 16, "block": 1}, None, "block 1 is not an integer of at least 2"),
+        ({"size": 16, "block": "8"}, None, "block '8' is not an integer of at least 2"),
+        ({"size": 16, "block": True}, None, "block True is not an integer of at least 2"),
+        ({"size": 16, "block": 2.5}, None, "block 2.5 is not an integer of at least 2"),
+        ({"size": 32, "block": 3}, None, "block 3 does not divide the image size 32"),
+        ({"size": 32, "block": 64}, 32, "block 64 does not divide the image size 32"),
+        ({"block": 3}, 16, "block 3 does not divide the image size 16"),
+    ],
+)
+def test_mosaic_projection_rejects_block(tmp_path, description, size, message):
+    (tmp_path / "dataset.json").write_text(json.dumps({"kind": "photo2mosaic", **description}))
 
-    projected = target_projections(tmp_path)["block mean"](images)
+    with pytest.raises(DataError) as raised:
+        target_projections(tmp_path, size=size)
 
-    assert torch.equal(projected, block_mean_projection(images, 4))
+    assert str(tmp_path / "dataset.json") in str(raised.value)
+    assert f"({message}); fix or delete it" in str(raised.value)
 
 
-@pytest.mark.parametrize("block", [0, "8", True, 2.5])
-def test_mosaic_projection_rejects_invalid_block(tmp_path, block):
-    (tmp_path / "dataset.json").write_text(json.dumps({"kind": "photo2mosaic", "size": 16, "block": block}))
+def test_description_rejects_deep_nesting(tmp_path):
+    (tmp_path / "dataset.json").write_text('{"kind": "photo2mosaic", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
 
-    with pytest.raises(DataError, match=r"is not a positive integer\); fix or delete it"):
+    with pytest.raises(DataError, match="nested too deeply"):
         target_projections(tmp_path)
+
+
+def test_projections_ignore_boolean_size(tmp_path):
+    (tmp_path / "dataset.json").write_text(json.dumps({"kind": "photo2gray", "size": True}))
+
+    assert list(target_projections(tmp_path, size=16)) == ["gray projection"]
