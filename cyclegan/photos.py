@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from scipy import ndimage
-from skimage import color, data, segmentation
-from sklearn.cluster import KMeans
-from sklearn.datasets import load_sample_images
 from tqdm import tqdm
+
+# scikit-image, scikit-learn and scipy are imported where they are used, because together they add
+# over a second to the start-up of every `cyclegan` command, which imports this module's constants.
+if TYPE_CHECKING:
+    from sklearn.cluster import KMeans
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,9 @@ KINDS = ("photo2map", "photo2gray", "photo2mosaic")
 
 def load_photos() -> list[tuple[str, np.ndarray]]:
     """Return the bundled colour photographs as ``(name, H x W x 3 uint8)`` pairs."""
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
     photos = [(name, getattr(data, name)()) for name in SKIMAGE_PHOTOS]
     bunch = load_sample_images()
     for filename, image in zip(bunch.filenames, bunch.images):
@@ -113,6 +118,9 @@ def split_crops(
 
 def fit_palette(crops: list[np.ndarray], n_colours: int, seed: int) -> KMeans:
     """Cluster photo colours in CIELAB into ``n_colours`` classes, ordered by lightness."""
+    from skimage import color
+    from sklearn.cluster import KMeans
+
     pixels = np.concatenate([color.rgb2lab(c).reshape(-1, 3) for c in crops])
     rng = np.random.default_rng(seed)
     sample = pixels[rng.choice(len(pixels), size=min(len(pixels), 20000), replace=False)]
@@ -138,6 +146,9 @@ def render_map(photo: np.ndarray, palette: KMeans, colours: np.ndarray, boundari
     (ordered by lightness). Then each class is painted in its map colour, and the boundaries between classes are drawn
     in dark gray. This is many-to-one: texture and exact colours are lost.
     """
+    from scipy import ndimage
+    from skimage import color, segmentation
+
     smooth = cv2.GaussianBlur(photo, (0, 0), 1.0)
     lab = color.rgb2lab(smooth).reshape(-1, 3)
     labels = palette.predict(lab).reshape(photo.shape[:2])
@@ -151,6 +162,8 @@ def render_map(photo: np.ndarray, palette: KMeans, colours: np.ndarray, boundari
 
 def render_gray(photo: np.ndarray) -> np.ndarray:
     """Render a photo crop as grayscale (ITU-R BT.709 luminance) stored in three equal channels."""
+    from skimage import color
+
     gray = np.round(color.rgb2gray(photo) * 255).astype(np.uint8)
     return np.repeat(gray[..., None], 3, axis=2)
 

@@ -125,16 +125,15 @@ def target_projections(data_root: Path, size: int | None = None) -> dict[str, Pr
 
 def _mosaic_projection(data_root: Path, meta: dict, size: int | None) -> Projection:
     # Checked here, before a sweep does any work, because the projection runs last.
-    meta_path = Path(data_root) / "dataset.json"
+    block = meta.get("block")
     if "block" not in meta:
         problem = 'no block side; add "block": N'
+    elif isinstance(block, bool) or not isinstance(block, int) or block < 2:
+        problem = f"block {block!r} is not an integer of at least 2"
+    elif size is not None and size % block:
+        problem = f"block {block} does not divide the image size {size}"
     else:
-        block = meta["block"]
-        problem = ""
-        if isinstance(block, bool) or not isinstance(block, int) or block < 2:
-            problem = f"block {block!r} is not an integer of at least 2"
-        elif size is not None and size % block:
-            problem = f"block {block} does not divide the image size {size}"
-    if problem:
-        raise DataError(f"{meta_path}: invalid data set description ({problem}); fix or delete it")
-    return lambda images: block_mean_projection(images, block)
+        return lambda images: block_mean_projection(images, block)
+
+    meta_path = Path(data_root) / "dataset.json"
+    raise DataError(f"{meta_path}: invalid data set description ({problem}); fix or delete it")
